@@ -1,0 +1,288 @@
+package engine
+
+import (
+	"math/bits"
+	"net/netip"
+
+	"github.com/tandemdhcp/tandem/netio/wire"
+)
+
+// Allocation is a deterministic function of (DUID, IAID, pool) and the
+// current lease state: candidate i of a client IA in a pool is
+// hash(DUID, IAID, pool, i) mod pool size. Two servers with identical
+// config and state therefore offer a client the same address, which is what
+// RFC 6853's identical-prefix model needs, and an ADVERTISE needs no stored
+// offer: the REQUEST recomputes it. Pools are never materialised, so a pool
+// may be a whole /64 (2^64 addresses).
+
+const (
+	// probes is how many hashed candidates are tried before scanning.
+	probes = 16
+	// scanLimit bounds the linear scan after the probes, so a nearly full
+	// huge pool costs bounded work per request (the pool then answers
+	// NoAddrsAvail for this client, which is honest: it is nearly full).
+	scanLimit = 1 << 16
+)
+
+type subnet struct {
+	cfg     *SubnetConfig
+	pools   []addrPool
+	pdPools []pdPool
+	resDUID map[string]*Reservation // reservations by DUID
+	resNA   map[netip.Addr]string   // reserved address → DUID
+	resPD   map[netip.Addr]string   // reserved prefix address → DUID
+}
+
+// addrPool is an inclusive range inside one /64: hi is the shared upper 64
+// bits, lo..lo+n the lower ones.
+type addrPool struct {
+	hi, lo, n uint64
+}
+
+func (p *addrPool) at(off uint64) netip.Addr { return addrFrom64(p.hi, p.lo+off) }
+
+func (p *addrPool) contains(a netip.Addr) bool {
+	return a.Is6() && hi64(a) == p.hi && lo64(a)-p.lo <= p.n
+}
+
+// pdPool is 2^k prefixes of length dlen inside base.
+type pdPool struct {
+	base netip.Prefix
+	dlen int
+	n    uint64 // count - 1
+}
+
+func (p *pdPool) at(idx uint64) netip.Prefix {
+	hi, lo := hi64(p.base.Addr()), lo64(p.base.Addr())
+	s := uint(128 - p.dlen)
+	var dh, dl uint64
+	switch {
+	case s >= 128:
+	case s >= 64:
+		dh = idx << (s - 64)
+	default:
+		dl = idx << s
+		if s > 0 {
+			dh = idx >> (64 - s)
+		}
+	}
+	lo, c := bits.Add64(lo, dl, 0)
+	hi, _ = bits.Add64(hi, dh, c)
+	return netip.PrefixFrom(addrFrom64(hi, lo), p.dlen)
+}
+
+func (p *pdPool) contains(q netip.Prefix) bool {
+	return q.Bits() == p.dlen && p.base.Contains(q.Addr()) && q.Masked() == q
+}
+
+func (s *subnet) init(c *SubnetConfig) {
+	s.cfg = c
+	for _, r := range c.Pools {
+		s.pools = append(s.pools, addrPool{hi: hi64(r.Start), lo: lo64(r.Start), n: lo64(r.End) - lo64(r.Start)})
+	}
+	for _, p := range c.PDPools {
+		s.pdPools = append(s.pdPools, pdPool{base: p.Prefix.Masked(), dlen: p.DelegatedLen, n: 1<<uint(p.DelegatedLen-p.Prefix.Bits()) - 1})
+	}
+	s.resDUID = make(map[string]*Reservation)
+	s.resNA = make(map[netip.Addr]string)
+	s.resPD = make(map[netip.Addr]string)
+	for i := range c.Reservations {
+		r := &c.Reservations[i]
+		s.resDUID[string(r.DUID)] = r
+		if r.Address.IsValid() {
+			s.resNA[r.Address] = string(r.DUID)
+		}
+		if r.Prefix.IsValid() {
+			s.resPD[r.Prefix.Addr()] = string(r.DUID)
+		}
+	}
+}
+
+// inPools reports whether a resource may be handed out by this subnet:
+// inside a pool, or reserved.
+func (s *subnet) inPools(k Kind, p netip.Prefix) bool {
+	if k == KindNA {
+		if _, ok := s.resNA[p.Addr()]; ok {
+			return true
+		}
+		for i := range s.pools {
+			if s.pools[i].contains(p.Addr()) {
+				return true
+			}
+		}
+		return false
+	}
+	if r, ok := s.resPD[p.Addr()]; ok && r != "" {
+		return true
+	}
+	for i := range s.pdPools {
+		if s.pdPools[i].contains(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// subnetOf finds the subnet a resource belongs to, or -1.
+func (e *Engine) subnetOf(k Kind, p netip.Prefix) int {
+	for i := range e.subnets {
+		s := &e.subnets[i]
+		if k == KindNA && s.cfg.Prefix.Contains(p.Addr()) {
+			return i
+		}
+		if k == KindPD && s.inPools(k, p) {
+			return i
+		}
+	}
+	return -1
+}
+
+// subnetFor picks the subnet a request belongs to: by the innermost relay
+// link-address that is set (RFC 8415 §13.1), else by ingress interface.
+func (e *Engine) subnetFor(in *Input) int {
+	p := in.Pkt
+	for r := p.NumRelays - 1; r >= 0; r-- {
+		la := p.Relays[r].LinkAddr
+		if la.IsUnspecified() || la.IsLinkLocalUnicast() {
+			continue
+		}
+		for i := range e.subnets {
+			if e.subnets[i].cfg.Prefix.Contains(la) {
+				return i
+			}
+		}
+		return -1
+	}
+	if p.NumRelays > 0 && p.Relays[0].LinkAddr.IsUnspecified() && in.Iface == "" {
+		return -1
+	}
+	if in.Iface == "" {
+		return -1
+	}
+	for i := range e.subnets {
+		if e.subnets[i].cfg.Interface == in.Iface {
+			return i
+		}
+	}
+	return -1
+}
+
+// usable reports whether resource p may be given to client (duid, iaid).
+func (e *Engine) usable(sn int, k Kind, p netip.Prefix, duid []byte, iaid uint32) bool {
+	s := &e.subnets[sn]
+	res := s.resNA
+	if k == KindPD {
+		res = s.resPD
+	} else if p.Addr() == s.cfg.Prefix.Addr() {
+		return false // the Subnet-Router anycast address (RFC 4291 §2.6.1)
+	}
+	if owner, ok := res[p.Addr()]; ok && owner != string(duid) {
+		return false
+	}
+	l := e.mapFor(k)[p.Addr()]
+	if l == nil {
+		return true
+	}
+	if l.Prefix != p {
+		return false // overlapping prefix of another length
+	}
+	switch l.Status {
+	case StatusAbandoned:
+		return false
+	case StatusActive:
+		return l.DUID == string(duid) && l.IAID == iaid
+	}
+	return true // EXPIRED, RELEASED, FREE: reusable
+}
+
+// pick chooses a resource for a client IA that has no usable binding in
+// subnet sn: its reservation, else its hint, else a hashed probe.
+func (e *Engine) pick(sn int, k Kind, duid []byte, iaid uint32, ia *wire.IA) (netip.Prefix, bool) {
+	s := &e.subnets[sn]
+	if r := s.resDUID[string(duid)]; r != nil {
+		if k == KindNA && r.Address.IsValid() {
+			p := netip.PrefixFrom(r.Address, 128)
+			if e.usable(sn, k, p, duid, iaid) {
+				return p, true
+			}
+		}
+		if k == KindPD && r.Prefix.IsValid() && e.usable(sn, k, r.Prefix, duid, iaid) {
+			return r.Prefix, true
+		}
+	}
+	if ia != nil {
+		if k == KindNA {
+			for i := 0; i < ia.NumAddrs; i++ {
+				p := netip.PrefixFrom(ia.Addrs[i].Addr, 128)
+				if s.inPools(k, p) && e.usable(sn, k, p, duid, iaid) {
+					return p, true
+				}
+			}
+		} else {
+			for i := 0; i < ia.NumPrefixes; i++ {
+				p := ia.Prefixes[i].Prefix
+				if !p.Addr().IsUnspecified() && s.inPools(k, p) && e.usable(sn, k, p, duid, iaid) {
+					return p, true
+				}
+			}
+		}
+	}
+	if k == KindNA {
+		for pi := range s.pools {
+			pool := &s.pools[pi]
+			if p, ok := probe(pool.n, poolSeed(duid, iaid, sn, k, pi), func(off uint64) (netip.Prefix, bool) {
+				p := netip.PrefixFrom(pool.at(off), 128)
+				return p, e.usable(sn, k, p, duid, iaid)
+			}); ok {
+				return p, true
+			}
+		}
+		return netip.Prefix{}, false
+	}
+	for pi := range s.pdPools {
+		pool := &s.pdPools[pi]
+		if p, ok := probe(pool.n, poolSeed(duid, iaid, sn, k, pi), func(off uint64) (netip.Prefix, bool) {
+			p := pool.at(off)
+			return p, e.usable(sn, k, p, duid, iaid)
+		}); ok {
+			return p, true
+		}
+	}
+	return netip.Prefix{}, false
+}
+
+func poolSeed(duid []byte, iaid uint32, sn int, k Kind, pool int) uint64 {
+	h := newHasher()
+	h.bytes(duid)
+	h.u64(uint64(iaid))
+	h.u64(uint64(sn)<<32 | uint64(k)<<16 | uint64(pool))
+	return h.sum()
+}
+
+// probe tries offsets mix(seed+i) mod (n+1) for i < probes, then scans
+// linearly from the first candidate. n is the pool size minus one, so a
+// whole /64 (n = 2^64-1) needs no modulus.
+func probe(n, seed uint64, try func(off uint64) (netip.Prefix, bool)) (netip.Prefix, bool) {
+	mod := func(x uint64) uint64 {
+		if n == ^uint64(0) {
+			return x
+		}
+		return x % (n + 1)
+	}
+	first := mod(mix(seed))
+	for i := uint64(0); i < probes; i++ {
+		if p, ok := try(mod(mix(seed + i))); ok {
+			return p, true
+		}
+	}
+	limit := uint64(scanLimit)
+	if n < limit {
+		limit = n + 1
+	}
+	for i := uint64(0); i < limit; i++ {
+		if p, ok := try(mod(first + i)); ok {
+			return p, true
+		}
+	}
+	return netip.Prefix{}, false
+}

@@ -1,0 +1,162 @@
+package engine
+
+import (
+	"net/netip"
+)
+
+// Apply installs one event. It is the only function that mutates lease
+// state; Step calls it for every event it decides, and journal replay calls
+// it alone, so both paths build the same state.
+func (e *Engine) Apply(ev Event) {
+	b := &ev.Binding
+	m := e.mapFor(b.Kind)
+	if m == nil || !b.Prefix.IsValid() {
+		return // unknown kind: nothing to install (a newer journal?)
+	}
+	key := b.Prefix.Addr()
+	l := m[key]
+	if ev.Kind == EventFree {
+		if l != nil {
+			e.unindex(l)
+			e.exp.remove(l)
+			e.account(l, -1)
+			delete(m, key)
+		}
+		return
+	}
+	fresh := l == nil
+	if fresh {
+		l = &Lease{heapIdx: -1, subnet: -1}
+		m[key] = l
+	} else {
+		e.account(l, -1)
+		if l.Kind != b.Kind || l.IAID != b.IAID || l.DUID != b.DUID {
+			e.unindex(l)
+			fresh = true
+		}
+	}
+	l.Binding = *b
+	l.subnet = int32(e.subnetOf(b.Kind, b.Prefix))
+	if fresh {
+		e.index(l)
+	}
+	e.account(l, +1)
+	e.exp.set(l, e.due(l))
+}
+
+// due is when a record next needs attention from tick.
+func (e *Engine) due(l *Lease) int64 {
+	switch l.Status {
+	case StatusActive:
+		return l.Expires
+	case StatusExpired, StatusReleased:
+		return l.StartOfState + int64(e.cfg.ReclaimAfter.Seconds())
+	case StatusAbandoned:
+		return l.StartOfState + int64(e.cfg.DeclineHold.Seconds())
+	}
+	return l.StartOfState // FREE and the rest: reclaim at once
+}
+
+func (e *Engine) mapFor(k Kind) map[netip.Addr]*Lease {
+	switch k {
+	case KindNA:
+		return e.na
+	case KindPD:
+		return e.pd
+	}
+	return nil
+}
+
+// account adds (sign=+1) or removes (-1) a record's share of the digest and
+// of the active counts.
+func (e *Engine) account(l *Lease, sign int) {
+	if sign > 0 {
+		l.digest = bindingHash(&l.Binding)
+		e.digest += l.digest
+	} else {
+		e.digest -= l.digest
+	}
+	if l.Status == StatusActive {
+		e.counts[l.Kind] += sign
+	}
+}
+
+// bindingHash hashes every durable field of a record.
+func bindingHash(b *Binding) uint64 {
+	h := newHasher()
+	h.byte(byte(b.Kind))
+	a := b.Prefix.Addr().As16()
+	h.bytes(a[:])
+	h.byte(byte(b.Prefix.Bits()))
+	h.str(b.DUID)
+	h.u64(uint64(b.IAID))
+	h.byte(byte(b.Status))
+	h.u64(uint64(b.StartOfState))
+	h.u64(uint64(b.CLTT))
+	h.u64(uint64(b.Preferred)<<32 | uint64(b.Valid))
+	h.u64(uint64(b.Expires))
+	la := b.Link.As16()
+	h.bytes(la[:])
+	h.str(b.RemoteID)
+	return mix(h.sum())
+}
+
+// --- client index: (kind, DUID, IAID) → leases -----------------------------
+
+// The index is a map from a 64-bit hash to a chain of leases, so a lookup
+// with the DUID bytes of a packet neither allocates nor builds a string key.
+// A chain holds every lease of colliding keys and of one client IA in
+// several subnets.
+
+func clientKey(k Kind, duid []byte, iaid uint32) uint64 {
+	h := newHasher()
+	h.byte(byte(k))
+	h.bytes(duid)
+	h.u64(uint64(iaid))
+	return mix(h.sum())
+}
+
+func clientKeyStr(k Kind, duid string, iaid uint32) uint64 {
+	h := newHasher()
+	h.byte(byte(k))
+	h.str(duid)
+	h.u64(uint64(iaid))
+	return mix(h.sum())
+}
+
+func (e *Engine) index(l *Lease) {
+	k := clientKeyStr(l.Kind, l.DUID, l.IAID)
+	l.next = e.clients[k]
+	e.clients[k] = l
+}
+
+func (e *Engine) unindex(l *Lease) {
+	k := clientKeyStr(l.Kind, l.DUID, l.IAID)
+	p := e.clients[k]
+	if p == l {
+		if l.next == nil {
+			delete(e.clients, k)
+		} else {
+			e.clients[k] = l.next
+		}
+		l.next = nil
+		return
+	}
+	for ; p != nil; p = p.next {
+		if p.next == l {
+			p.next = l.next
+			l.next = nil
+			return
+		}
+	}
+}
+
+// binding finds the lease of a client IA in subnet sn, in any status.
+func (e *Engine) binding(k Kind, duid []byte, iaid uint32, sn int) *Lease {
+	for c := e.clients[clientKey(k, duid, iaid)]; c != nil; c = c.next {
+		if c.Kind == k && c.IAID == iaid && int(c.subnet) == sn && c.DUID == string(duid) {
+			return c
+		}
+	}
+	return nil
+}

@@ -1,0 +1,448 @@
+package engine
+
+import (
+	"bytes"
+	"net/netip"
+
+	"github.com/tandemdhcp/tandem/netio/wire"
+)
+
+// client handles one client or relayed message (RFC 8415 §16, §18.3).
+func (e *Engine) client(in *Input) {
+	m := &in.Pkt.Msg
+	e.Counters.Rx[m.Type&15]++
+
+	// §16: which messages a server accepts, and the CLIENTID/SERVERID rules.
+	switch m.Type {
+	case wire.Solicit, wire.Confirm, wire.Rebind:
+		if m.ServerID != nil {
+			e.drop(DropServerID)
+			return
+		}
+	case wire.Request, wire.Renew, wire.Release, wire.Decline:
+		if !bytes.Equal(m.ServerID, e.cfg.ServerDUID) {
+			e.drop(DropServerID)
+			return
+		}
+	case wire.InformationRequest:
+		if m.ServerID != nil && !bytes.Equal(m.ServerID, e.cfg.ServerDUID) {
+			e.drop(DropServerID)
+			return
+		}
+	default:
+		e.drop(DropType)
+		return
+	}
+	if m.ClientID == nil && m.Type != wire.InformationRequest {
+		e.drop(DropNoClientID)
+		return
+	}
+
+	sn := e.subnetFor(in)
+	if sn < 0 && m.Type != wire.InformationRequest && m.Type != wire.Confirm {
+		e.drop(DropNoSubnet)
+		return
+	}
+
+	switch m.Type {
+	case wire.Request, wire.Renew, wire.Release, wire.Decline:
+		// §18.3.1 etc.: a message sent by unicast when the server has not
+		// offered unicast is answered with UseMulticast and nothing else.
+		if !in.Pkt.Relayed() && !in.Multicast {
+			b, r := e.begin(in, wire.Reply)
+			b = wire.AppendStatus(b, wire.StatusUseMulticast, "use multicast")
+			e.finish(in, b, r)
+			return
+		}
+	}
+
+	switch m.Type {
+	case wire.Solicit:
+		e.solicit(in, sn)
+	case wire.Request:
+		e.request(in, sn, CauseRequest)
+	case wire.Renew:
+		e.renew(in, sn, CauseRenew)
+	case wire.Rebind:
+		e.renew(in, sn, CauseRebind)
+	case wire.Release:
+		e.release(in, sn)
+	case wire.Decline:
+		e.decline(in, sn)
+	case wire.Confirm:
+		e.confirm(in, sn)
+	case wire.InformationRequest:
+		b, r := e.begin(in, wire.Reply)
+		e.finish(in, b, r)
+	}
+}
+
+func (e *Engine) drop(r DropReason) { e.Counters.Dropped[r]++ }
+
+// relayStarts remembers where each RELAY_MSG option began while a reply is
+// being wrapped, so the lengths can be patched innermost first.
+type relayStarts [wire.MaxRelayHops]int
+
+// begin starts a reply: the RELAY-REPL wrapping for every relay the request
+// came through (§19.3: same hop-count, link-address and peer-address,
+// INTERFACE_ID echoed), then the header, SERVERID and CLIENTID.
+func (e *Engine) begin(in *Input, t wire.MsgType) ([]byte, *relayStarts) {
+	p := in.Pkt
+	b := e.out
+	e.innerType = t
+	var rs *relayStarts
+	if p.NumRelays > 0 {
+		rs = &e.starts
+		for i := 0; i < p.NumRelays; i++ {
+			r := &p.Relays[i]
+			b = wire.AppendRelayHeader(b, wire.RelayRepl, r.HopCount, r.LinkAddr, r.PeerAddr)
+			if r.InterfaceID != nil {
+				b = wire.AppendOption(b, wire.OptInterfaceID, r.InterfaceID)
+			}
+			b, rs[i] = wire.BeginOption(b, wire.OptRelayMsg)
+		}
+	}
+	b = wire.AppendHeader(b, t, p.Msg.XID)
+	b = wire.AppendOption(b, wire.OptServerID, e.cfg.ServerDUID)
+	if p.Msg.ClientID != nil {
+		b = wire.AppendOption(b, wire.OptClientID, p.Msg.ClientID)
+	}
+	return b, rs
+}
+
+// finish adds the stateless options the client asked for, closes the relay
+// wrapping and queues the reply.
+func (e *Engine) finish(in *Input, b []byte, rs *relayStarts) {
+	m := &in.Pkt.Msg
+	if len(e.dnsServers) > 0 && m.Requested(wire.OptDNSServers) {
+		b = wire.AppendOption(b, wire.OptDNSServers, e.dnsServers)
+	}
+	if len(e.domainList) > 0 && m.Requested(wire.OptDomainList) {
+		b = wire.AppendOption(b, wire.OptDomainList, e.domainList)
+	}
+	for i := in.Pkt.NumRelays - 1; i >= 0; i-- {
+		b = wire.EndOption(b, rs[i])
+	}
+	start := len(e.out)
+	e.out = b
+	e.rd.Replies = append(e.rd.Replies, Reply{To: in.To, Data: b[start:len(b):len(b)]})
+	e.Counters.Tx[e.innerType&15]++
+}
+
+// lifetimes returns what a client is given now: (preferred, valid, t1, t2)
+// in seconds. Failover will cap these by MCLT here.
+func (e *Engine) lifetimes() (pref, valid, t1, t2 uint32) {
+	return uint32(e.cfg.Preferred.Seconds()), uint32(e.cfg.Valid.Seconds()),
+		uint32(e.cfg.T1.Seconds()), uint32(e.cfg.T2.Seconds())
+}
+
+// commit records that client IA (in ia) holds p from now on.
+func (e *Engine) commit(in *Input, k Kind, p netip.Prefix, iaid uint32, why Cause) {
+	pref, valid, _, _ := e.lifetimes()
+	m := &in.Pkt.Msg
+	b := Binding{Kind: k, Prefix: p, IAID: iaid, Status: StatusActive, StartOfState: e.now,
+		CLTT: e.now, Preferred: pref, Valid: valid, Expires: e.now + int64(valid)}
+	l := e.mapFor(k)[p.Addr()]
+	if l != nil && l.DUID == string(m.ClientID) {
+		b.DUID = l.DUID // share the string: no allocation when a client renews
+		if l.Status == StatusActive && l.IAID == iaid {
+			b.StartOfState = l.StartOfState
+		}
+		b.RemoteID = l.RemoteID
+	} else {
+		b.DUID = string(m.ClientID)
+	}
+	if in.Pkt.NumRelays > 0 {
+		r := in.Pkt.Inner()
+		b.Link = r.LinkAddr
+		if string(r.RemoteID) != b.RemoteID {
+			b.RemoteID = string(r.RemoteID)
+		}
+	}
+	e.emit(Event{Kind: EventLease, Time: e.now, Why: why, Binding: b})
+}
+
+// iaCode maps a lease kind to its IA option, status code and noun.
+func iaCode(k Kind) (code, none uint16) {
+	if k == KindPD {
+		return wire.OptIAPD, wire.StatusNoPrefixAvail
+	}
+	return wire.OptIANA, wire.StatusNoAddrsAvail
+}
+
+// appendLease appends an IAADDR or IAPREFIX.
+func appendLease(b []byte, k Kind, p netip.Prefix, pref, valid uint32) []byte {
+	if k == KindPD {
+		return wire.AppendIAPrefix(b, p, pref, valid)
+	}
+	return wire.AppendIAAddr(b, p.Addr(), pref, valid)
+}
+
+// assign answers the IAs of one kind in a SOLICIT or REQUEST: the client's
+// binding if it has one, else a reservation, hint or fresh pick. With
+// commit, the result is recorded (REQUEST, Rapid Commit SOLICIT). It returns
+// how many IAs got a resource.
+func (e *Engine) assign(b []byte, in *Input, sn int, k Kind, commit bool, why Cause) ([]byte, int) {
+	m := &in.Pkt.Msg
+	ias, n := m.IANA[:m.NumIANA], 0
+	if k == KindPD {
+		ias = m.IAPD[:m.NumIAPD]
+	}
+	code, none := iaCode(k)
+	pref, valid, t1, t2 := e.lifetimes()
+	for i := range ias {
+		ia := &ias[i]
+		var p netip.Prefix
+		ok := false
+		if l := e.binding(k, m.ClientID, ia.IAID, sn); l != nil && l.Status != StatusAbandoned &&
+			e.usable(sn, k, l.Prefix, m.ClientID, ia.IAID) {
+			p, ok = l.Prefix, true
+		} else {
+			p, ok = e.pick(sn, k, m.ClientID, ia.IAID, ia)
+		}
+		var start int
+		if !ok {
+			b, start = wire.BeginIA(b, code, ia.IAID, 0, 0)
+			b = wire.AppendStatus(b, none, "no resources available")
+			b = wire.EndOption(b, start)
+			continue
+		}
+		n++
+		if commit {
+			e.commit(in, k, p, ia.IAID, why)
+		}
+		b, start = wire.BeginIA(b, code, ia.IAID, t1, t2)
+		b = appendLease(b, k, p, pref, valid)
+		b = wire.EndOption(b, start)
+	}
+	return b, n
+}
+
+// solicit answers with ADVERTISE (§18.3.1), or with a committing REPLY
+// when both sides want Rapid Commit (§18.3.1, §21.14).
+func (e *Engine) solicit(in *Input, sn int) {
+	m := &in.Pkt.Msg
+	rapid := m.RapidCommit && e.cfg.RapidCommit
+	t := wire.Advertise
+	if rapid {
+		t = wire.Reply
+	}
+	b, rs := e.begin(in, t)
+	if rapid {
+		b = wire.AppendEmptyOption(b, wire.OptRapidCommit)
+	} else if e.cfg.Preference >= 0 {
+		b = wire.AppendUint8Option(b, wire.OptPreference, uint8(e.cfg.Preference))
+	}
+	b = e.iaTA(b, m)
+	b, nNA := e.assign(b, in, sn, KindNA, rapid, CauseSolicit)
+	b, nPD := e.assign(b, in, sn, KindPD, rapid, CauseSolicit)
+	if nNA+nPD == 0 && m.NumIANA+m.NumIAPD > 0 {
+		// RFC 3315 clients look for this top-level status; RFC 8415 ones
+		// read the per-IA codes already written.
+		_, none := iaCode(KindNA)
+		if m.NumIANA == 0 {
+			_, none = iaCode(KindPD)
+		}
+		b = wire.AppendStatus(b, none, "no resources available")
+	}
+	e.finish(in, b, rs)
+}
+
+// iaTA answers IA_TAs: tandem assigns no temporary addresses.
+func (e *Engine) iaTA(b []byte, m *wire.Message) []byte {
+	for i := 0; i < m.NumIATA; i++ {
+		var start int
+		b, start = wire.BeginIA(b, wire.OptIATA, m.IATA[i].IAID, 0, 0)
+		b = wire.AppendStatus(b, wire.StatusNoAddrsAvail, "no temporary addresses")
+		b = wire.EndOption(b, start)
+	}
+	return b
+}
+
+// request commits what a SOLICIT offered (§18.3.2).
+func (e *Engine) request(in *Input, sn int, why Cause) {
+	m := &in.Pkt.Msg
+	b, rs := e.begin(in, wire.Reply)
+	b = e.iaTA(b, m)
+	b, _ = e.assign(b, in, sn, KindNA, true, why)
+	b, _ = e.assign(b, in, sn, KindPD, true, why)
+	e.finish(in, b, rs)
+}
+
+// renew extends bindings (RENEW §18.3.4, REBIND §18.3.5). Resources the
+// client lists that are not its binding come back with lifetimes 0 so it
+// stops using them.
+func (e *Engine) renew(in *Input, sn int, why Cause) {
+	b, rs := e.begin(in, wire.Reply)
+	b = e.extend(b, in, sn, KindNA, why)
+	b = e.extend(b, in, sn, KindPD, why)
+	e.finish(in, b, rs)
+}
+
+func (e *Engine) extend(b []byte, in *Input, sn int, k Kind, why Cause) []byte {
+	m := &in.Pkt.Msg
+	ias := m.IANA[:m.NumIANA]
+	if k == KindPD {
+		ias = m.IAPD[:m.NumIAPD]
+	}
+	code, _ := iaCode(k)
+	pref, valid, t1, t2 := e.lifetimes()
+	for i := range ias {
+		ia := &ias[i]
+		var p netip.Prefix
+		ok := false
+		if l := e.binding(k, m.ClientID, ia.IAID, sn); l != nil && l.Status != StatusAbandoned &&
+			e.usable(sn, k, l.Prefix, m.ClientID, ia.IAID) {
+			p, ok = l.Prefix, true
+		} else if why == CauseRebind {
+			// §18.3.5: with no binding, a server may create one from the
+			// client's own resources if they suit the link and are free.
+			p, ok = e.rebindHint(sn, k, m.ClientID, ia)
+		}
+		var start int
+		if !ok {
+			if why == CauseRenew || !e.listsForeign(sn, k, ia) {
+				b, start = wire.BeginIA(b, code, ia.IAID, 0, 0)
+				b = wire.AppendStatus(b, wire.StatusNoBinding, "no binding for this IA")
+				b = wire.EndOption(b, start)
+				continue
+			}
+			b, start = wire.BeginIA(b, code, ia.IAID, 0, 0)
+			b = e.zeroOthers(b, k, ia, netip.Prefix{})
+			b = wire.EndOption(b, start)
+			continue
+		}
+		e.commit(in, k, p, ia.IAID, why)
+		b, start = wire.BeginIA(b, code, ia.IAID, t1, t2)
+		b = appendLease(b, k, p, pref, valid)
+		b = e.zeroOthers(b, k, ia, p)
+		b = wire.EndOption(b, start)
+	}
+	return b
+}
+
+// rebindHint returns the first resource the client lists that this subnet
+// may give it.
+func (e *Engine) rebindHint(sn int, k Kind, duid []byte, ia *wire.IA) (netip.Prefix, bool) {
+	s := &e.subnets[sn]
+	n := ia.NumAddrs
+	if k == KindPD {
+		n = ia.NumPrefixes
+	}
+	for i := 0; i < n; i++ {
+		p := netip.PrefixFrom(ia.Addrs[i].Addr, 128)
+		if k == KindPD {
+			p = ia.Prefixes[i].Prefix
+		}
+		if s.inPools(k, p) && e.usable(sn, k, p, duid, ia.IAID) {
+			return p, true
+		}
+	}
+	return netip.Prefix{}, false
+}
+
+// listsForeign reports whether the IA lists a resource that is not
+// appropriate for the link (outside the subnet's prefix or pools).
+func (e *Engine) listsForeign(sn int, k Kind, ia *wire.IA) bool {
+	s := &e.subnets[sn]
+	if k == KindNA {
+		for i := 0; i < ia.NumAddrs; i++ {
+			if !s.cfg.Prefix.Contains(ia.Addrs[i].Addr) {
+				return true
+			}
+		}
+		return false
+	}
+	for i := 0; i < ia.NumPrefixes; i++ {
+		if !s.inPools(k, ia.Prefixes[i].Prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// zeroOthers lists every resource in ia other than keep with lifetimes 0.
+func (e *Engine) zeroOthers(b []byte, k Kind, ia *wire.IA, keep netip.Prefix) []byte {
+	if k == KindNA {
+		for i := 0; i < ia.NumAddrs; i++ {
+			if a := ia.Addrs[i].Addr; a != keep.Addr() && !a.IsUnspecified() {
+				b = wire.AppendIAAddr(b, a, 0, 0)
+			}
+		}
+		return b
+	}
+	for i := 0; i < ia.NumPrefixes; i++ {
+		if p := ia.Prefixes[i].Prefix; p != keep && !p.Addr().IsUnspecified() {
+			b = wire.AppendIAPrefix(b, p, 0, 0)
+		}
+	}
+	return b
+}
+
+// release ends the client's bindings (§18.3.7). The record stays RELEASED,
+// so the client gets the same resource if it comes back soon.
+func (e *Engine) release(in *Input, sn int) {
+	e.endBindings(in, sn, StatusReleased, CauseRelease)
+}
+
+// decline marks addresses the client found in use as ABANDONED (§18.3.8).
+func (e *Engine) decline(in *Input, sn int) {
+	e.endBindings(in, sn, StatusAbandoned, CauseDecline)
+}
+
+func (e *Engine) endBindings(in *Input, sn int, to Status, why Cause) {
+	m := &in.Pkt.Msg
+	b, rs := e.begin(in, wire.Reply)
+	b = wire.AppendStatus(b, wire.StatusSuccess, "done")
+	for _, k := range [2]Kind{KindNA, KindPD} {
+		ias := m.IANA[:m.NumIANA]
+		if k == KindPD {
+			if to == StatusAbandoned {
+				break // DECLINE is for addresses only
+			}
+			ias = m.IAPD[:m.NumIAPD]
+		}
+		code, _ := iaCode(k)
+		for i := range ias {
+			ia := &ias[i]
+			l := e.binding(k, m.ClientID, ia.IAID, sn)
+			if l == nil || l.Status != StatusActive {
+				var start int
+				b, start = wire.BeginIA(b, code, ia.IAID, 0, 0)
+				b = wire.AppendStatus(b, wire.StatusNoBinding, "no binding for this IA")
+				b = wire.EndOption(b, start)
+				continue
+			}
+			nb := l.Binding
+			nb.Status, nb.StartOfState, nb.CLTT = to, e.now, e.now
+			e.emit(Event{Kind: EventLease, Time: e.now, Why: why, Binding: nb})
+		}
+	}
+	e.finish(in, b, rs)
+}
+
+// confirm tells a client whether its addresses still suit its link
+// (§18.3.3). With no addresses, or no way to tell, there is no reply.
+func (e *Engine) confirm(in *Input, sn int) {
+	m := &in.Pkt.Msg
+	n, onLink := 0, true
+	for i := 0; i < m.NumIANA; i++ {
+		for j := 0; j < m.IANA[i].NumAddrs; j++ {
+			n++
+			if sn < 0 || !e.subnets[sn].cfg.Prefix.Contains(m.IANA[i].Addrs[j].Addr) {
+				onLink = false
+			}
+		}
+	}
+	if n == 0 || sn < 0 {
+		e.drop(DropNoAddrs)
+		return
+	}
+	b, rs := e.begin(in, wire.Reply)
+	if onLink {
+		b = wire.AppendStatus(b, wire.StatusSuccess, "all addresses on link")
+	} else {
+		b = wire.AppendStatus(b, wire.StatusNotOnLink, "not on link")
+	}
+	e.finish(in, b, rs)
+}

@@ -1,0 +1,235 @@
+package engine
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/tandemdhcp/tandem/netio/wire"
+)
+
+// InputKind says what an Input carries.
+type InputKind uint8
+
+const (
+	// InputClient is a decoded client (or relayed) DHCPv6 packet.
+	InputClient InputKind = iota + 1
+	// InputTick lets time pass: leases expire and records are reclaimed.
+	InputTick
+)
+
+// Input is one thing for the engine to decide on.
+type Input struct {
+	Kind InputKind
+
+	// Client input.
+	Pkt *wire.Packet // decoded; aliases a buffer the caller keeps until Advance
+	// Iface is the ingress interface name of a packet that was not relayed.
+	Iface string
+	// Multicast is true when a non-relayed packet was sent to ff02::1:2;
+	// RFC 8415 §18.3 answers unicast REQUEST/RENEW/RELEASE/DECLINE with
+	// UseMulticast unless the server offered unicast (tandem does not).
+	Multicast bool
+	// To is where the reply goes; the engine copies it into the Reply.
+	To Dest
+}
+
+// Dest is an opaque reply address the caller fills and gets back.
+type Dest struct {
+	Addr    netip.AddrPort
+	IfIndex int
+	Socket  int // which of the caller's sockets the request came in on
+}
+
+// Reply is one encoded datagram to send once the Ready's events are durable.
+type Reply struct {
+	To   Dest
+	Data []byte // aliases the engine's output arena until Advance
+}
+
+// Ready is the engine's output since the last Advance: events to append to
+// the journal, then replies to send. The replies MUST NOT be sent before
+// every event in this Ready is durable.
+type Ready struct {
+	Events  []Event
+	Replies []Reply
+}
+
+// Counters are the engine's running totals, for metrics. Indexes into Rx
+// are wire message types.
+type Counters struct {
+	Rx      [16]uint64 // requests by message type
+	Tx      [16]uint64 // replies by message type
+	Dropped [dropReasons]uint64
+}
+
+// DropReason says why a decoded request got no answer.
+type DropReason uint8
+
+const (
+	DropNoClientID DropReason = iota
+	DropServerID              // SERVERID present where forbidden, absent where required, or not ours
+	DropNoSubnet              // no subnet for the link the request came from
+	DropType                  // a message type servers don't accept
+	DropNoAddrs               // CONFIRM without addresses (§18.3.3: no reply)
+	dropReasons
+)
+
+var dropNames = [...]string{"no-client-id", "server-id", "no-subnet", "bad-type", "confirm-empty"}
+
+func (r DropReason) String() string { return dropNames[r] }
+
+// Engine holds the lease state. See the package doc for how it is driven.
+type Engine struct {
+	cfg     Config
+	subnets []subnet
+	now     int64
+
+	na      map[netip.Addr]*Lease // address leases by address
+	pd      map[netip.Addr]*Lease // prefix leases by prefix address
+	clients map[uint64]*Lease     // chains of leases by hash(kind, DUID, IAID)
+	exp     expiryHeap
+	digest  uint64
+	counts  [3]int // leases by kind that are ACTIVE
+
+	rd        Ready
+	out       []byte // arena the replies are encoded into
+	starts    relayStarts
+	innerType wire.MsgType // type of the reply being built, for counters
+
+	// Stateless option data, encoded once.
+	dnsServers []byte
+	domainList []byte
+
+	Counters Counters
+}
+
+// ErrInput is returned by Step for an input it cannot use.
+var ErrInput = errors.New("engine: bad input")
+
+// New returns an engine with empty state.
+func New(cfg Config) (*Engine, error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		cfg:     cfg,
+		na:      make(map[netip.Addr]*Lease),
+		pd:      make(map[netip.Addr]*Lease),
+		clients: make(map[uint64]*Lease),
+		out:     make([]byte, 0, 64<<10),
+	}
+	for _, a := range cfg.DNSServers {
+		a16 := a.As16()
+		e.dnsServers = append(e.dnsServers, a16[:]...)
+	}
+	for _, d := range cfg.DomainSearch {
+		e.domainList = appendDomain(e.domainList, d)
+	}
+	e.subnets = make([]subnet, len(cfg.Subnets))
+	for i := range cfg.Subnets {
+		e.subnets[i].init(&cfg.Subnets[i])
+	}
+	return e, nil
+}
+
+// Config returns the configuration in effect (defaults filled).
+func (e *Engine) Config() *Config { return &e.cfg }
+
+// Step decides on one input. Outputs accumulate until Ready.
+func (e *Engine) Step(now time.Time, in Input) error {
+	e.now = now.Unix()
+	switch in.Kind {
+	case InputClient:
+		if in.Pkt == nil {
+			return ErrInput
+		}
+		e.client(&in)
+		return nil
+	case InputTick:
+		e.tick()
+		return nil
+	}
+	return ErrInput
+}
+
+// HasReady reports whether there is output to take.
+func (e *Engine) HasReady() bool { return len(e.rd.Events) > 0 || len(e.rd.Replies) > 0 }
+
+// Ready returns the outputs accumulated since the last Advance.
+func (e *Engine) Ready() Ready { return e.rd }
+
+// Advance tells the engine the caller is done with rd: its events are
+// journaled and its replies sent, so the buffers are reused.
+func (e *Engine) Advance(rd Ready) {
+	clear(e.rd.Events) // drop DUID references
+	e.rd.Events = e.rd.Events[:0]
+	e.rd.Replies = e.rd.Replies[:0]
+	e.out = e.out[:0]
+}
+
+// emit applies ev and queues it for the journal.
+func (e *Engine) emit(ev Event) {
+	e.Apply(ev)
+	e.rd.Events = append(e.rd.Events, ev)
+}
+
+// Digest is an order-independent hash of every lease record, maintained by
+// Apply: two engines with the same records have the same digest, whatever
+// order the events came in.
+func (e *Engine) Digest() uint64 { return e.digest }
+
+// Active returns the number of ACTIVE address and prefix leases.
+func (e *Engine) Active() (na, pd int) { return e.counts[KindNA], e.counts[KindPD] }
+
+// Len returns the number of lease records held, in any status.
+func (e *Engine) Len() int { return len(e.na) + len(e.pd) }
+
+// Lookup returns the record of a resource (an address as a /128, or a
+// delegated prefix).
+func (e *Engine) Lookup(p netip.Prefix) (Binding, bool) {
+	m := e.na
+	if p.Bits() != 128 {
+		m = e.pd
+	}
+	l := m[p.Addr()]
+	if l == nil || l.Prefix != p {
+		return Binding{}, false
+	}
+	return l.Binding, true
+}
+
+// ForEach calls fn with every lease record, in no particular order, until
+// fn returns false.
+func (e *Engine) ForEach(fn func(*Binding) bool) {
+	for _, l := range e.na {
+		if !fn(&l.Binding) {
+			return
+		}
+	}
+	for _, l := range e.pd {
+		if !fn(&l.Binding) {
+			return
+		}
+	}
+}
+
+// appendDomain appends a name in RFC 1035 wire format (labels, then 0).
+func appendDomain(b []byte, name string) []byte {
+	for len(name) > 0 {
+		i := 0
+		for i < len(name) && name[i] != '.' {
+			i++
+		}
+		if i > 0 && i < 64 {
+			b = append(b, byte(i))
+			b = append(b, name[:i]...)
+		}
+		if i < len(name) {
+			i++
+		}
+		name = name[i:]
+	}
+	return append(b, 0)
+}

@@ -1,0 +1,94 @@
+package engine
+
+import (
+	"net/netip"
+)
+
+// Kind says what a lease leases.
+type Kind uint8
+
+const (
+	KindNA Kind = 1 // a non-temporary address (IA_NA)
+	KindPD Kind = 2 // a delegated prefix (IA_PD)
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindNA:
+		return "na"
+	case KindPD:
+		return "pd"
+	}
+	return "?"
+}
+
+// Status is an RFC 8156 binding status (F_BINDING_STATUS, option 114). The
+// values are the protocol's and must not change: they are journaled and, with
+// failover, sent on the wire.
+type Status uint8
+
+const (
+	StatusActive      Status = 1
+	StatusExpired     Status = 2
+	StatusReleased    Status = 3
+	StatusPendingFree Status = 4
+	StatusFree        Status = 5
+	StatusFreeBackup  Status = 6
+	StatusAbandoned   Status = 7
+	StatusReset       Status = 8
+)
+
+var statusNames = [...]string{
+	StatusActive: "active", StatusExpired: "expired", StatusReleased: "released",
+	StatusPendingFree: "pending-free", StatusFree: "free", StatusFreeBackup: "free-backup",
+	StatusAbandoned: "abandoned", StatusReset: "reset",
+}
+
+func (s Status) String() string {
+	if int(s) < len(statusNames) && statusNames[s] != "" {
+		return statusNames[s]
+	}
+	return "unknown"
+}
+
+// Lease is the binding of one resource (an address, or a delegated prefix)
+// to one client IA. It carries everything an RFC 8156 BNDUPD needs.
+//
+// Times are Unix seconds: the journal, the wire (RFC 8156 absolute times)
+// and the audit tools all work in whole seconds, and an int64 keeps the
+// record small.
+type Lease struct {
+	Binding
+
+	subnet  int32  // index of the subnet the resource belongs to
+	heapIdx int    // position in the expiry heap; -1 when not queued
+	next    *Lease // next lease in the same client-index bucket
+	digest  uint64 // this lease's contribution to the state digest
+}
+
+// Binding is a lease's durable content: what the journal stores, what Apply
+// installs and, with failover, what a BNDUPD carries.
+type Binding struct {
+	Kind   Kind
+	Prefix netip.Prefix // the address as a /128 (KindNA) or the delegated prefix
+	DUID   string       // the client's DUID (CLIENTID option data)
+	IAID   uint32
+	Status Status
+
+	StartOfState int64  // when Status last changed (F_START_TIME_OF_STATE)
+	CLTT         int64  // client last transaction time (CLT_TIME)
+	Preferred    uint32 // preferred lifetime last sent to the client, seconds
+	Valid        uint32 // valid lifetime last sent to the client, seconds
+	Expires      int64  // CLTT + Valid: when an ACTIVE lease becomes EXPIRED
+
+	// Where the client was last seen, for audits (issue: "who held it").
+	Link     netip.Addr // innermost relay's link-address; invalid when direct
+	RemoteID string     // innermost relay's REMOTE_ID option data, if any
+}
+
+// Addr returns the leased address (KindNA) or the prefix's first address.
+func (l *Binding) Addr() netip.Addr { return l.Prefix.Addr() }
+
+// Held reports whether the resource is bound to its client: only ACTIVE
+// leases may be given to nobody else.
+func (l *Binding) Held() bool { return l.Status == StatusActive }
