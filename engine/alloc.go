@@ -26,6 +26,7 @@ const (
 
 type subnet struct {
 	cfg     *SubnetConfig
+	anycast netip.Addr // the Subnet-Router anycast address: never leased
 	pools   []addrPool
 	pdPools []pdPool
 	resDUID map[string]*Reservation // reservations by DUID
@@ -77,6 +78,7 @@ func (p *pdPool) contains(q netip.Prefix) bool {
 
 func (s *subnet) init(c *SubnetConfig) {
 	s.cfg = c
+	s.anycast = c.Prefix.Masked().Addr()
 	for _, r := range c.Pools {
 		s.pools = append(s.pools, addrPool{hi: hi64(r.Start), lo: lo64(r.Start), n: lo64(r.End) - lo64(r.Start)})
 	}
@@ -173,8 +175,13 @@ func (e *Engine) usable(sn int, k Kind, p netip.Prefix, duid []byte, iaid uint32
 	res := s.resNA
 	if k == KindPD {
 		res = s.resPD
-	} else if p.Addr() == s.cfg.Prefix.Addr() {
+	} else if p.Addr() == s.anycast {
 		return false // the Subnet-Router anycast address (RFC 4291 §2.6.1)
+	}
+	for i := 0; i < e.nOffered; i++ {
+		if e.offered[i].k == k && e.offered[i].p == p {
+			return false // already offered to another IA of this ADVERTISE
+		}
 	}
 	if owner, ok := res[p.Addr()]; ok && owner != string(duid) {
 		return false
@@ -249,6 +256,22 @@ func (e *Engine) pick(sn int, k Kind, duid []byte, iaid uint32, ia *wire.IA) (ne
 		}
 	}
 	return netip.Prefix{}, false
+}
+
+// offer notes that an ADVERTISE being built names p, so that another IA of
+// the same message is not offered it too: the REQUEST that follows could
+// not commit it twice, and §18.3.1 wants the ADVERTISE to show what a
+// REQUEST would get.
+func (e *Engine) offer(k Kind, p netip.Prefix) {
+	if e.nOffered < len(e.offered) {
+		e.offered[e.nOffered] = offered{k, p}
+		e.nOffered++
+	}
+}
+
+type offered struct {
+	k Kind
+	p netip.Prefix
 }
 
 func poolSeed(duid []byte, iaid uint32, sn int, k Kind, pool int) uint64 {

@@ -11,6 +11,7 @@ import (
 func (e *Engine) client(in *Input) {
 	m := &in.Pkt.Msg
 	e.Counters.Rx[m.Type&15]++
+	e.nOffered = 0
 
 	// §16: which messages a server accepts, and the CLIENTID/SERVERID rules.
 	switch m.Type {
@@ -33,6 +34,19 @@ func (e *Engine) client(in *Input) {
 		e.drop(DropType)
 		return
 	}
+	// §19: a server takes RELAY-FORW layers only; a RELAY-REPL is a
+	// server's answer and must not be answered.
+	for i := 0; i < in.Pkt.NumRelays; i++ {
+		if in.Pkt.Relays[i].Type != wire.RelayForw {
+			e.drop(DropType)
+			return
+		}
+	}
+	// §16.12: an Information-request carrying an IA option is discarded.
+	if m.Type == wire.InformationRequest && m.NumIANA+m.NumIATA+m.NumIAPD > 0 {
+		e.drop(DropType)
+		return
+	}
 	if m.ClientID == nil && m.Type != wire.InformationRequest {
 		e.drop(DropNoClientID)
 		return
@@ -49,9 +63,11 @@ func (e *Engine) client(in *Input) {
 		// §18.3.1 etc.: a message sent by unicast when the server has not
 		// offered unicast is answered with UseMulticast and nothing else.
 		if !in.Pkt.Relayed() && !in.Multicast {
+			// "... and no other options" (§18.3.2, §18.3.4, §18.3.7,
+			// §18.3.8): not even the stateless ones the ORO asks for.
 			b, r := e.begin(in, wire.Reply)
 			b = wire.AppendStatus(b, wire.StatusUseMulticast, "use multicast")
-			e.finish(in, b, r)
+			e.close(in, b, r)
 			return
 		}
 	}
@@ -120,6 +136,11 @@ func (e *Engine) finish(in *Input, b []byte, rs *relayStarts) {
 	if len(e.domainList) > 0 && m.Requested(wire.OptDomainList) {
 		b = wire.AppendOption(b, wire.OptDomainList, e.domainList)
 	}
+	e.close(in, b, rs)
+}
+
+// close ends the relay wrapping and queues the reply.
+func (e *Engine) close(in *Input, b []byte, rs *relayStarts) {
 	for i := in.Pkt.NumRelays - 1; i >= 0; i-- {
 		b = wire.EndOption(b, rs[i])
 	}
@@ -148,14 +169,17 @@ func (e *Engine) commit(in *Input, k Kind, p netip.Prefix, iaid uint32, why Caus
 		if l.Status == StatusActive && l.IAID == iaid {
 			b.StartOfState = l.StartOfState
 		}
-		b.RemoteID = l.RemoteID
 	} else {
 		b.DUID = string(m.ClientID)
 	}
+	// Where the client is now: a direct message clears what an earlier
+	// relayed one recorded.
 	if in.Pkt.NumRelays > 0 {
 		r := in.Pkt.Inner()
 		b.Link = r.LinkAddr
-		if string(r.RemoteID) != b.RemoteID {
+		if l != nil && string(r.RemoteID) == l.RemoteID {
+			b.RemoteID = l.RemoteID // share: no allocation on renewal
+		} else {
 			b.RemoteID = string(r.RemoteID)
 		}
 	}
@@ -210,6 +234,8 @@ func (e *Engine) assign(b []byte, in *Input, sn int, k Kind, commit bool, why Ca
 		n++
 		if commit {
 			e.commit(in, k, p, ia.IAID, why)
+		} else {
+			e.offer(k, p)
 		}
 		b, start = wire.BeginIA(b, code, ia.IAID, t1, t2)
 		b = appendLease(b, k, p, pref, valid)
@@ -413,12 +439,35 @@ func (e *Engine) endBindings(in *Input, sn int, to Status, why Cause) {
 				b = wire.EndOption(b, start)
 				continue
 			}
+			if !listed(k, ia, l.Prefix) {
+				// §18.3.7, §18.3.8: leases the IA does not list, or
+				// that were not assigned to it, are ignored.
+				continue
+			}
 			nb := l.Binding
 			nb.Status, nb.StartOfState, nb.CLTT = to, e.now, e.now
 			e.emit(Event{Kind: EventLease, Time: e.now, Why: why, Binding: nb})
 		}
 	}
 	e.finish(in, b, rs)
+}
+
+// listed reports whether the client's IA lists resource p.
+func listed(k Kind, ia *wire.IA, p netip.Prefix) bool {
+	if k == KindNA {
+		for i := 0; i < ia.NumAddrs; i++ {
+			if ia.Addrs[i].Addr == p.Addr() {
+				return true
+			}
+		}
+		return false
+	}
+	for i := 0; i < ia.NumPrefixes; i++ {
+		if ia.Prefixes[i].Prefix == p {
+			return true
+		}
+	}
+	return false
 }
 
 // confirm tells a client whether its addresses still suit its link
@@ -434,7 +483,11 @@ func (e *Engine) confirm(in *Input, sn int) {
 			}
 		}
 	}
-	if n == 0 || sn < 0 {
+	if sn < 0 {
+		e.drop(DropNoSubnet) // no way to tell: no reply
+		return
+	}
+	if n == 0 {
 		e.drop(DropNoAddrs)
 		return
 	}

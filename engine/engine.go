@@ -73,6 +73,9 @@ const (
 	DropType                  // a message type servers don't accept
 	DropNoAddrs               // CONFIRM without addresses (§18.3.3: no reply)
 	dropReasons
+
+	// NumDropReasons is how many DropReason values there are.
+	NumDropReasons = int(dropReasons)
 )
 
 var dropNames = [...]string{"no-client-id", "server-id", "no-subnet", "bad-type", "confirm-empty"}
@@ -96,6 +99,9 @@ type Engine struct {
 	out       []byte // arena the replies are encoded into
 	starts    relayStarts
 	innerType wire.MsgType // type of the reply being built, for counters
+	// Resources named by the ADVERTISE being built (see offer).
+	offered  [2 * wire.MaxIAs]offered
+	nOffered int
 
 	// Stateless option data, encoded once.
 	dnsServers []byte

@@ -68,12 +68,16 @@ func (p *Packet) Decode(b []byte) error {
 					inner = data
 				}
 			case OptInterfaceID:
-				r.InterfaceID = data
+				if r.InterfaceID == nil {
+					r.InterfaceID = data
+				}
 			case OptRemoteID:
 				if len(data) < 4 {
 					return ErrBadOption
 				}
-				r.RemoteID = data
+				if r.RemoteID == nil {
+					r.RemoteID = data
+				}
 			}
 		}
 		if inner == nil {
@@ -103,10 +107,16 @@ func (m *Message) decode(b []byte) error {
 		}
 		switch code {
 		case OptClientID:
+			if len(data) < MinDUIDLen || len(data) > MaxDUIDLen {
+				return ErrBadOption
+			}
 			if m.ClientID == nil {
 				m.ClientID = data
 			}
 		case OptServerID:
+			if len(data) < MinDUIDLen || len(data) > MaxDUIDLen {
+				return ErrBadOption
+			}
 			if m.ServerID == nil {
 				m.ServerID = data
 			}
@@ -146,12 +156,16 @@ func (m *Message) decode(b []byte) error {
 			if len(data) != 2 {
 				return ErrBadOption
 			}
-			m.HasElapsed, m.ElapsedTime = true, binary.BigEndian.Uint16(data)
+			if !m.HasElapsed {
+				m.HasElapsed, m.ElapsedTime = true, binary.BigEndian.Uint16(data)
+			}
 		case OptPreference:
 			if len(data) != 1 {
 				return ErrBadOption
 			}
-			m.HasPreference, m.Preference = true, data[0]
+			if !m.HasPreference {
+				m.HasPreference, m.Preference = true, data[0]
+			}
 		case OptRapidCommit:
 			if len(data) != 0 {
 				return ErrBadOption
@@ -166,16 +180,24 @@ func (m *Message) decode(b []byte) error {
 			if len(data) < 2 {
 				return ErrBadOption
 			}
-			m.HasStatus, m.Status, m.StatusMsg = true, binary.BigEndian.Uint16(data), data[2:]
+			if !m.HasStatus {
+				m.HasStatus, m.Status, m.StatusMsg = true, binary.BigEndian.Uint16(data), data[2:]
+			}
 		case OptDNSServers:
 			if len(data)%16 != 0 {
 				return ErrBadOption
 			}
-			m.DNSServers = data
+			if m.DNSServers == nil {
+				m.DNSServers = data
+			}
 		case OptDomainList:
-			m.DomainList = data
+			if m.DomainList == nil {
+				m.DomainList = data
+			}
 		case OptClientFQDN:
-			m.ClientFQDN = data
+			if m.ClientFQDN == nil {
+				m.ClientFQDN = data
+			}
 		}
 	}
 }
@@ -237,7 +259,9 @@ func (ia *IA) decode(b []byte, withTimes, pd bool) error {
 			if len(data) < 2 {
 				return ErrBadOption
 			}
-			ia.HasStatus, ia.Status = true, binary.BigEndian.Uint16(data)
+			if !ia.HasStatus {
+				ia.HasStatus, ia.Status = true, binary.BigEndian.Uint16(data)
+			}
 		}
 	}
 }

@@ -96,6 +96,17 @@ const (
 	MaxORO = 32
 )
 
+// DUID length bounds (RFC 8415 §11.1): a 2-octet type code followed by 1 to
+// 128 octets. A CLIENTID or SERVERID outside them is malformed and the whole
+// message is rejected: an empty DUID would otherwise be a client identity that
+// every other empty DUID shares, and the upper bound caps what the engine
+// keeps per binding. Within the bounds a DUID is opaque (§11: compare for
+// equality only), so its type-specific layout is not checked.
+const (
+	MinDUIDLen = 3
+	MaxDUIDLen = 130
+)
+
 // Sentinel errors. Every malformed input maps to one of these.
 var (
 	ErrShort        = errors.New("wire: message too short")
@@ -135,6 +146,10 @@ type IA struct {
 
 // Message is a decoded client/server message. Byte slices alias the buffer
 // that was decoded; nil means the option was absent.
+//
+// An option that may appear once (RFC 8415 §21: all of them except IA_NA,
+// IA_TA, IA_PD and, inside an IA, IAADDR/IAPREFIX) but is repeated keeps its
+// first occurrence; every occurrence is still checked for well-formedness.
 type Message struct {
 	Type MsgType
 	XID  [3]byte

@@ -1,0 +1,470 @@
+package config
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tandemdhcp/tandem/engine"
+)
+
+// The schema: one decoder per section, in CONTRACT.md's order. Sections are
+// decoded in a fixed order — relationships before subnets, so a subnet can be
+// checked against the relationships it names wherever they are in the file.
+
+// Valid keys per mapping, in the order error messages list them.
+var (
+	topKeys          = []string{"server", "lifetimes", "options", "subnets", "relationships"}
+	serverKeys       = []string{"data-dir", "duid", "interfaces", "listen", "control", "control-allow-remote", "preference", "rapid-commit"}
+	lifetimeKeys     = []string{"preferred", "valid", "t1", "t2"}
+	optionKeys       = []string{"dns-servers", "domain-search"}
+	subnetKeys       = []string{"prefix", "interface", "relationship", "pools", "pd-pools", "reservations"}
+	pdPoolKeys       = []string{"prefix", "delegated-length"}
+	reservationKeys  = []string{"duid", "address", "prefix"}
+	relationshipKeys = []string{"name", "role", "peer", "listen", "mclt", "keepalive", "max-unacked-bndupd", "auto-partner-down", "pd-secondary-share", "tls"}
+	tlsKeys          = []string{"cert", "key", "ca"}
+)
+
+// maxLifetime is the longest lifetime DHCPv6 can carry: lifetimes are 32-bit
+// seconds and 0xffffffff means infinity (RFC 8415 §7.7).
+const maxLifetime = 0xfffffffe * time.Second
+
+// maxUnacked bounds max-unacked-bndupd: far above any useful window, low
+// enough that a typo cannot make the replicator allocate gigabytes.
+const maxUnacked = 1 << 20
+
+// Overlap rules, stated in the error message.
+const (
+	whyPools    = "pools and pd-pools must not share addresses, within a subnet or across subnets"
+	whySubnets  = "a relayed request is matched to one subnet by its link-address, so subnets must not overlap"
+	whyReserved = "an address or prefix can be reserved for one client only"
+)
+
+func (d *decoder) top(root *yaml.Node) *File {
+	line := 1
+	if root != nil {
+		line = root.Line
+	}
+	top := d.mapping(val{n: root, line: line, keyLine: line}, topKeys...)
+	f := &File{}
+	f.Server = d.server(top.get("server"), &f.Engine)
+	d.lifetimes(top.get("lifetimes"), &f.Engine)
+	d.options(top.get("options"), &f.Engine)
+	f.Relationships = d.relationships(top.get("relationships"))
+	f.Engine.Subnets = d.subnets(top.get("subnets"))
+	d.overlap(d.subnetSpan, whySubnets)
+	d.overlap(d.pools, whyPools)
+	d.overlap(d.reserved, whyReserved)
+	if d.err != nil {
+		return nil
+	}
+	// The engine has its own checks; everything it rejects should have been
+	// caught above with a line and key, so this is a backstop. It needs a
+	// server DUID, which the server fills in later.
+	f.Engine.Defaults()
+	f.Engine.ServerDUID = []byte{0, 3, 0, 1, 0, 0, 0, 0, 0, 0}
+	err := f.Engine.Validate()
+	f.Engine.ServerDUID = nil
+	if err != nil {
+		d.failf(line, "", "%v", err)
+		return nil
+	}
+	return f
+}
+
+func (d *decoder) server(v val, e *engine.Config) Server {
+	f := d.mapping(v, serverKeys...)
+	var s Server
+
+	dd := f.get("data-dir")
+	if s.DataDir = d.str(dd); s.DataDir == "" {
+		d.failf(dd.keyLine, dd.key, "required: the directory that holds the journal and the server identity, like /var/lib/tandem")
+	}
+
+	if dv := f.get("duid"); dv.set() {
+		if txt := d.str(dv); txt != "" {
+			b, err := parseDUID(txt)
+			if err != nil {
+				d.failf(dv.line, dv.key, "%v", err)
+			}
+			s.DUID = b
+		}
+	}
+
+	for _, it := range d.seq(f.get("interfaces")) {
+		name := d.str(it)
+		switch {
+		case name == "":
+			d.failf(it.line, it.key, "empty interface name: want a link name like eth0")
+		case slices.Contains(s.Interfaces, name):
+			d.failf(it.line, it.key, "interface %q is listed twice", name)
+		}
+		s.Interfaces = append(s.Interfaces, name)
+	}
+	d.interfaces = s.Interfaces
+
+	seen := map[string]bool{}
+	for _, it := range d.seq(f.get("listen")) {
+		txt := d.str(it)
+		ap, err := parseAddrPort(txt, "[::]:547")
+		switch {
+		case err != nil:
+			d.failf(it.line, it.key, "%v", err)
+		case !ap.Addr().Is6() || ap.Addr().Is4In6():
+			d.failf(it.line, it.key, "%q is not an IPv6 address: DHCPv6 listens on IPv6, like \"[::]:547\"", txt)
+		case ap.Addr().IsMulticast():
+			d.failf(it.line, it.key, "%q is a multicast address: listen takes unicast sockets; for multicast list the link in server.interfaces", txt)
+		case seen[ap.String()]:
+			d.failf(it.line, it.key, "%q is listed twice", txt)
+		}
+		seen[ap.String()] = true
+		s.Listen = append(s.Listen, ap)
+	}
+	if d.err == nil && len(s.Interfaces) == 0 && len(s.Listen) == 0 {
+		d.failf(f.line, v.key, "neither interfaces nor listen is set, so no DHCP traffic can reach the server: "+
+			"set interfaces (links with direct clients) and/or listen (unicast sockets for relays)")
+	}
+
+	s.AllowRemoteControl = d.boolean(f.get("control-allow-remote"))
+	s.Control = DefaultControl
+	if cv := f.get("control"); cv.set() {
+		s.Control = d.str(cv)
+		if s.Control != "" && d.err == nil {
+			if err := checkControl(s.Control, s.AllowRemoteControl); err != nil {
+				d.failf(cv.line, cv.key, "%v", err)
+			}
+		}
+	}
+
+	e.Preference = -1
+	if pv := f.get("preference"); pv.set() {
+		e.Preference = d.integer(pv, 0, 255)
+	}
+	e.RapidCommit = d.boolean(f.get("rapid-commit"))
+	return s
+}
+
+func (d *decoder) lifetimes(v val, e *engine.Config) {
+	f := d.mapping(v, lifetimeKeys...)
+	get := func(k string) (val, time.Duration) {
+		x := f.get(k)
+		t := d.duration(x)
+		if t > maxLifetime {
+			d.failf(x.line, x.key, "%s is longer than DHCPv6 can carry: want at most %s (lifetimes are 32-bit seconds)", x.n.Value, fmtDur(maxLifetime))
+		}
+		return x, t
+	}
+	pv, pref := get("preferred")
+	vv, valid := get("valid")
+	t1v, t1 := get("t1")
+	t2v, t2 := get("t2")
+	e.Preferred, e.Valid, e.T1, e.T2 = pref, valid, t1, t2
+	if d.err != nil {
+		return
+	}
+	// Compare the values in effect, defaults included, so the message can
+	// point at the key the operator wrote.
+	c := *e
+	c.Defaults()
+	if c.Preferred > c.Valid {
+		at := pv
+		if !pv.set() {
+			at = vv
+		}
+		d.failf(at.line, at.key, "preferred lifetime %s exceeds valid lifetime %s: want preferred <= valid", shown(pv, c.Preferred), shown(vv, c.Valid))
+		return
+	}
+	if c.T1 > c.T2 {
+		at := t1v
+		if !t1v.set() {
+			at = t2v
+		}
+		d.failf(at.line, at.key, "t1 %s exceeds t2 %s: want t1 <= t2", shown(t1v, c.T1), shown(t2v, c.T2))
+	}
+}
+
+// shown prints a lifetime as written, or as defaulted.
+func shown(v val, x time.Duration) string {
+	if v.set() {
+		return v.n.Value
+	}
+	return fmtDur(x) + " (default)"
+}
+
+func (d *decoder) options(v val, e *engine.Config) {
+	f := d.mapping(v, optionKeys...)
+	for _, it := range d.seq(f.get("dns-servers")) {
+		txt := d.str(it)
+		a, err := parseIPv6(txt)
+		switch {
+		case err != nil:
+			d.failf(it.line, it.key, "%v", err)
+		case a.IsUnspecified() || a.IsMulticast():
+			d.failf(it.line, it.key, "%q is not a unicast address: want a DNS server's IPv6 address, like 2001:db8::53", txt)
+		}
+		e.DNSServers = append(e.DNSServers, a)
+	}
+	for _, it := range d.seq(f.get("domain-search")) {
+		txt := d.str(it)
+		if !validDomain(txt) {
+			d.failf(it.line, it.key, "invalid domain name %q: want dot-separated labels of letters, digits, '-' or '_' (1-63 characters each, 253 in all), like example.com", txt)
+		}
+		e.DomainSearch = append(e.DomainSearch, txt)
+	}
+}
+
+func (d *decoder) relationships(v val) []Relationship {
+	var out []Relationship
+	for _, it := range d.seq(v) {
+		f := d.mapping(it, relationshipKeys...)
+		r := Relationship{
+			MCLT:             DefaultMCLT,
+			Keepalive:        DefaultKeepalive,
+			MaxUnackedBNDUPD: DefaultMaxUnackedBNDUPD,
+			PDSecondaryShare: DefaultPDSecondaryShare,
+		}
+
+		nv := f.get("name")
+		r.Name = d.str(nv)
+		switch {
+		case r.Name == "":
+			d.failf(nv.keyLine, nv.key, "required: a name for the relationship, used by subnets[].relationship and `tandem ctl`")
+		case !validName(r.Name):
+			d.failf(nv.line, nv.key, "invalid name %q: want 1-64 letters, digits, '.', '_' or '-'", r.Name)
+		default:
+			for j, prev := range d.relNames {
+				if prev == r.Name {
+					d.failf(nv.line, nv.key, "duplicate name %q: relationships[%d] has it already; names must be unique", r.Name, j)
+				}
+			}
+		}
+		d.relNames = append(d.relNames, r.Name)
+
+		rv := f.get("role")
+		switch r.Role = d.str(rv); r.Role {
+		case "primary", "secondary":
+		case "":
+			d.failf(rv.keyLine, rv.key, "required: primary or secondary")
+		default:
+			d.failf(rv.line, rv.key, "invalid role %q: want primary or secondary", r.Role)
+		}
+
+		pv := f.get("peer")
+		if pv.set() {
+			txt := d.str(pv)
+			ap, err := parseAddrPort(txt, "[2001:db8::2]:647")
+			switch {
+			case err != nil:
+				d.failf(pv.line, pv.key, "%v", err)
+			case ap.Port() == 0 || ap.Addr().IsUnspecified() || ap.Addr().IsMulticast():
+				d.failf(pv.line, pv.key, "cannot dial %q: want the partner's unicast address and a port, like \"[2001:db8::2]:647\"", txt)
+			}
+			r.Peer = ap
+		} else if r.Role == "primary" {
+			d.failf(pv.keyLine, pv.key, "required for a primary: the partner's address to dial, like \"[2001:db8::2]:647\"")
+		}
+
+		lv := f.get("listen")
+		if lv.set() {
+			ap, err := parseAddrPort(d.str(lv), "[::]:647")
+			if err != nil {
+				d.failf(lv.line, lv.key, "%v", err)
+			}
+			r.Listen = ap
+		} else if r.Role == "secondary" {
+			d.failf(lv.keyLine, lv.key, "required for a secondary: the address to accept the primary on, like \"[::]:647\"")
+		}
+
+		if mv := f.get("mclt"); mv.set() {
+			r.MCLT = d.duration(mv)
+			if d.err == nil && r.MCLT < MinMCLT {
+				d.failf(mv.line, mv.key, "%s is too short: want at least %s (the MCLT bounds how far one partner may extend a lease the other has not seen)", mv.n.Value, fmtDur(MinMCLT))
+			}
+		}
+		if kv := f.get("keepalive"); kv.set() {
+			r.Keepalive = d.duration(kv)
+			if d.err == nil && r.Keepalive <= 0 {
+				d.failf(kv.line, kv.key, "%s: want a positive duration, like 10s", kv.n.Value)
+			}
+		}
+		if xv := f.get("max-unacked-bndupd"); xv.set() {
+			r.MaxUnackedBNDUPD = d.integer(xv, 1, maxUnacked)
+		}
+		r.AutoPartnerDown = d.duration(f.get("auto-partner-down"))
+		if sv := f.get("pd-secondary-share"); sv.set() {
+			r.PDSecondaryShare = d.fraction(sv)
+		}
+
+		tv := f.get("tls")
+		t := d.mapping(tv, tlsKeys...)
+		r.TLS = TLS{Cert: d.str(t.get("cert")), Key: d.str(t.get("key")), CA: d.str(t.get("ca"))}
+		var missing []string
+		for _, kv := range [][2]string{{"cert", r.TLS.Cert}, {"key", r.TLS.Key}, {"ca", r.TLS.CA}} {
+			if kv[1] == "" {
+				missing = append(missing, kv[0])
+			}
+		}
+		if len(missing) == 1 || len(missing) == 2 {
+			d.failf(tv.keyLine, tv.key, "set all of cert, key and ca for mutual TLS, or none of them; missing: %s", strings.Join(missing, ", "))
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func (d *decoder) subnets(v val) []engine.SubnetConfig {
+	var out []engine.SubnetConfig
+	for _, it := range d.seq(v) {
+		f := d.mapping(it, subnetKeys...)
+		var s engine.SubnetConfig
+
+		pv := f.get("prefix")
+		if !pv.set() {
+			d.failf(pv.keyLine, pv.key, "required: the link's IPv6 prefix, like 2001:db8:1::/64")
+		}
+		txt := d.str(pv)
+		if d.err == nil {
+			p, err := parsePrefix6(txt)
+			if err != nil {
+				d.failf(pv.line, pv.key, "%v", err)
+			}
+			s.Prefix = p
+			if err == nil {
+				d.subnetSpan = append(d.subnetSpan, span{p.Addr(), lastAddr(p), f.key, pv.line, txt})
+			}
+		}
+
+		iv := f.get("interface")
+		if s.Interface = d.str(iv); s.Interface != "" && !slices.Contains(d.interfaces, s.Interface) {
+			d.failf(iv.line, iv.key, "interface %q is not in server.interfaces (%s): add it there so the server listens on it, or remove it here",
+				s.Interface, listOr(d.interfaces, "empty"))
+		}
+
+		rv := f.get("relationship")
+		if s.Relationship = d.str(rv); s.Relationship != "" && !slices.Contains(d.relNames, s.Relationship) {
+			d.failf(rv.line, rv.key, "relationship %q is not defined: want one of the names under relationships (%s), or remove the key for a standalone subnet",
+				s.Relationship, listOr(d.relNames, "none defined"))
+		}
+
+		for _, pi := range d.seq(f.get("pools")) {
+			txt := d.str(pi)
+			r, err := parsePool(txt)
+			switch {
+			case d.err != nil:
+			case err != nil:
+				d.failf(pi.line, pi.key, "%v", err)
+			case !s.Prefix.Contains(r.Start) || !s.Prefix.Contains(r.End):
+				d.failf(pi.line, pi.key, "pool %s is outside subnet %s: want addresses inside the subnet's prefix", txt, s.Prefix)
+			case hi64(r.Start) != hi64(r.End):
+				d.failf(pi.line, pi.key, "pool %s spans more than one /64: want a range within one /64 (use one pool per /64)", txt)
+			}
+			s.Pools = append(s.Pools, r)
+			if d.err == nil {
+				d.pools = append(d.pools, span{r.Start, r.End, pi.key, pi.line, txt})
+			}
+		}
+
+		for _, pi := range d.seq(f.get("pd-pools")) {
+			pf := d.mapping(pi, pdPoolKeys...)
+			var pp engine.PDPool
+			ppv := pf.get("prefix")
+			if !ppv.set() {
+				d.failf(ppv.keyLine, ppv.key, "required: the prefix to delegate from, like 2001:db8:100::/40")
+			}
+			ptxt := d.str(ppv)
+			if d.err == nil {
+				p, err := parsePrefix6(ptxt)
+				if err != nil {
+					d.failf(ppv.line, ppv.key, "%v", err)
+				}
+				pp.Prefix = p
+			}
+			lv := pf.get("delegated-length")
+			if !lv.set() && d.err == nil {
+				d.failf(lv.keyLine, lv.key, "required: the length of the prefixes handed out, like 56")
+			}
+			if d.err == nil {
+				// More than 2^63 prefixes per pool would overflow the
+				// engine's counters, hence the upper bound.
+				lo, hi := pp.Prefix.Bits(), min(128, pp.Prefix.Bits()+63)
+				pp.DelegatedLen = d.integer(lv, 0, 128)
+				if d.err == nil && (pp.DelegatedLen < lo || pp.DelegatedLen > hi) {
+					d.failf(lv.line, lv.key, "delegated-length %d out of range for a /%d pd-pool: want %d-%d", pp.DelegatedLen, lo, lo, hi)
+				}
+			}
+			s.PDPools = append(s.PDPools, pp)
+			if d.err == nil {
+				d.pools = append(d.pools, span{pp.Prefix.Addr(), lastAddr(pp.Prefix), ppv.key, ppv.line, ptxt})
+			}
+		}
+
+		duids := map[string]string{} // DUID bytes → key of the reservation with it
+		for _, ri := range d.seq(f.get("reservations")) {
+			rf := d.mapping(ri, reservationKeys...)
+			var res engine.Reservation
+			dv := rf.get("duid")
+			if dtxt := d.str(dv); dtxt == "" {
+				d.failf(dv.keyLine, dv.key, "required: the client's DUID, like 00:01:00:01:aa:bb:cc:dd:ee:ff")
+			} else if d.err == nil {
+				b, err := parseDUID(dtxt)
+				if err != nil {
+					d.failf(dv.line, dv.key, "%v", err)
+				} else if prev, dup := duids[string(b)]; dup {
+					d.failf(dv.line, dv.key, "DUID %s already has a reservation in this subnet (%s): put the address and prefix in one reservation", dtxt, prev)
+				}
+				duids[string(b)] = rf.key
+				res.DUID = b
+			}
+			av, xv := rf.get("address"), rf.get("prefix")
+			if !av.set() && !xv.set() && d.err == nil {
+				d.failf(ri.line, ri.key, "reserves nothing: want address and/or prefix")
+			}
+			if atxt := d.str(av); av.set() && d.err == nil {
+				a, err := parseIPv6(atxt)
+				switch {
+				case err != nil:
+					d.failf(av.line, av.key, "%v", err)
+				case !s.Prefix.Contains(a):
+					d.failf(av.line, av.key, "address %s is outside subnet %s: want an address inside the subnet's prefix", atxt, s.Prefix)
+				}
+				res.Address = a
+				if d.err == nil {
+					d.reserved = append(d.reserved, span{a, a, av.key, av.line, atxt})
+				}
+			}
+			if ptxt := d.str(xv); xv.set() && d.err == nil {
+				p, err := parsePrefix6(ptxt)
+				if err != nil {
+					d.failf(xv.line, xv.key, "%v", err)
+				}
+				res.Prefix = p
+				if err == nil {
+					d.reserved = append(d.reserved, span{p.Addr(), lastAddr(p), xv.key, xv.line, ptxt})
+				}
+			}
+			s.Reservations = append(s.Reservations, res)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// hi64 is an address's upper 64 bits: a pool must stay within one /64.
+func hi64(a netip.Addr) uint64 {
+	b := a.As16()
+	var x uint64
+	for _, c := range b[:8] {
+		x = x<<8 | uint64(c)
+	}
+	return x
+}
+
+func listOr(list []string, none string) string {
+	if len(list) == 0 {
+		return none
+	}
+	return strings.Join(list, ", ")
+}

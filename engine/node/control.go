@@ -1,0 +1,199 @@
+package node
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tandemdhcp/tandem/engine"
+)
+
+// The control API (CONTRACT.md): status and lease queries over HTTP/JSON,
+// bound to loopback unless the config explicitly allows otherwise.
+
+// StatusJSON is GET /v1/status.
+type StatusJSON struct {
+	Server struct {
+		DUID    string  `json:"duid"`
+		UptimeS float64 `json:"uptime_s"`
+	} `json:"server"`
+	Relationships []RelationshipJSON `json:"relationships"`
+	Leases        struct {
+		NAActive int64 `json:"na_active"`
+		PDActive int64 `json:"pd_active"`
+	} `json:"leases"`
+	Journal struct {
+		Seq    uint64 `json:"seq"`
+		Digest string `json:"digest"`
+	} `json:"journal"`
+	Packets map[string]uint64 `json:"packets"`
+}
+
+// RelationshipJSON is one failover relationship's state in /v1/status.
+type RelationshipJSON struct {
+	Name         string  `json:"name"`
+	Role         string  `json:"role"`
+	State        string  `json:"state"`
+	PartnerState string  `json:"partner_state"`
+	CommOK       bool    `json:"comm_ok"`
+	Unacked      int     `json:"unacked"`
+	LagMS        float64 `json:"lag_ms"`
+}
+
+// LeaseJSON is one record in GET /v1/leases.
+type LeaseJSON struct {
+	Kind         string `json:"kind"`
+	Address      string `json:"address,omitempty"`
+	Prefix       string `json:"prefix,omitempty"`
+	DUID         string `json:"duid"`
+	IAID         uint32 `json:"iaid"`
+	Status       string `json:"status"`
+	StartOfState string `json:"start_of_state"`
+	CLTT         string `json:"cltt"`
+	Preferred    uint32 `json:"preferred"`
+	Valid        uint32 `json:"valid"`
+	Expires      string `json:"expires"`
+	Link         string `json:"link,omitempty"`
+	RemoteID     string `json:"remote_id,omitempty"`
+}
+
+// LeaseToJSON renders a record the way the API and the journal tools show it.
+func LeaseToJSON(b *engine.Binding) LeaseJSON {
+	l := LeaseJSON{
+		Kind: b.Kind.String(), DUID: FormatDUID([]byte(b.DUID)), IAID: b.IAID, Status: b.Status.String(),
+		StartOfState: unixTime(b.StartOfState), CLTT: unixTime(b.CLTT),
+		Preferred: b.Preferred, Valid: b.Valid, Expires: unixTime(b.Expires),
+	}
+	if b.Kind == engine.KindNA {
+		l.Address = b.Prefix.Addr().String()
+	} else {
+		l.Prefix = b.Prefix.String()
+	}
+	if b.Link.IsValid() && !b.Link.IsUnspecified() {
+		l.Link = b.Link.String()
+	}
+	if b.RemoteID != "" {
+		l.RemoteID = hex.EncodeToString([]byte(b.RemoteID))
+	}
+	return l
+}
+
+func unixTime(s int64) string { return time.Unix(s, 0).UTC().Format(time.RFC3339) }
+
+// ServeControl serves the control API on addr until the node stops.
+func (n *Node) ServeControl(addr string, allowRemote bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("node: control %q: %w", addr, err)
+	}
+	if ip, err := netip.ParseAddr(host); (err != nil || !ip.IsLoopback()) && host != "localhost" && !allowRemote {
+		return fmt.Errorf("node: control %q is not a loopback address; set server.control-allow-remote: true to expose it", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("node: control: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", n.handleStatus)
+	mux.HandleFunc("GET /v1/leases", n.handleLeases)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-n.done
+		srv.Close()
+	}()
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("control API", zap.Error(err))
+		}
+	}()
+	n.log.Info("control API", zap.String("addr", ln.Addr().String()))
+	return nil
+}
+
+// Status assembles /v1/status.
+func (n *Node) Status() StatusJSON {
+	var s StatusJSON
+	s.Server.DUID = FormatDUID(n.duid)
+	s.Server.UptimeS = n.Uptime().Seconds()
+	s.Relationships = []RelationshipJSON{}
+	s.Leases.NAActive = n.stats.NAActive.Load()
+	s.Leases.PDActive = n.stats.PDActive.Load()
+	s.Journal.Seq = n.stats.LastSeq.Load()
+	s.Journal.Digest = fmt.Sprintf("%016x", n.stats.Digest.Load())
+	s.Packets = map[string]uint64{
+		"received":      n.stats.Received.Load(),
+		"malformed":     n.stats.Malformed.Load(),
+		"replied":       n.stats.Replied.Load(),
+		"send_errors":   n.stats.SendErrors.Load(),
+		"commit_errors": n.stats.CommitErrs.Load(),
+	}
+	for i := range n.stats.EngineDrops {
+		if i < engine.NumDropReasons {
+			s.Packets["dropped_"+strings.ReplaceAll(engine.DropReason(i).String(), "-", "_")] = n.stats.EngineDrops[i].Load()
+		}
+	}
+	return s
+}
+
+func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, n.Status())
+}
+
+func (n *Node) handleLeases(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var match func(*engine.Binding) bool
+	switch {
+	case q.Get("address") != "":
+		a, err := netip.ParseAddr(q.Get("address"))
+		if err != nil {
+			http.Error(w, "bad address: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		match = func(b *engine.Binding) bool { return b.Kind == engine.KindNA && b.Prefix.Addr() == a }
+	case q.Get("prefix") != "":
+		p, err := netip.ParsePrefix(q.Get("prefix"))
+		if err != nil {
+			http.Error(w, "bad prefix: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		match = func(b *engine.Binding) bool { return b.Kind == engine.KindPD && b.Prefix.Overlaps(p) }
+	case q.Get("duid") != "":
+		d, err := hex.DecodeString(strings.ReplaceAll(q.Get("duid"), ":", ""))
+		if err != nil {
+			http.Error(w, "bad duid: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		match = func(b *engine.Binding) bool { return b.DUID == string(d) }
+	default:
+		match = func(*engine.Binding) bool { return true }
+	}
+	out := []LeaseJSON{}
+	err := n.Do(func(e *engine.Engine) {
+		e.ForEach(func(b *engine.Binding) bool {
+			if match(b) {
+				out = append(out, LeaseToJSON(b))
+			}
+			return true
+		})
+	})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	writeJSON(w, out)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}

@@ -1,0 +1,19 @@
+// Package node runs one tandem server: it owns the pure engine and connects
+// it to the journal, the UDP sockets and (with failover) the partner link.
+// It is to engine what etcd raft's Node is to RawNode: the impure wrapper,
+// kept small so the rules stay in engine.
+//
+// Data flow (ARCHITECTURE.md):
+//
+//	reader goroutines ── decoded batches ──▶ loop (owns the engine)
+//	                                          │ Step each request
+//	                                          │ Ready → journal.Append (one batch, Sync)
+//	                                          │ replies sent only now: durable before visible
+//	                                          ▼ Advance
+//
+// The loop drains every batch that is already waiting before it commits, so
+// one fsync covers all of them (group commit); while it syncs, readers keep
+// filling their other buffers. Nothing on this path allocates per packet:
+// readers own fixed rings of datagram buffers and decoded packets, and the
+// loop hands a batch back to its reader when the replies are sent.
+package node

@@ -1,0 +1,84 @@
+// Package journal is tandem's durable, append-only event log: every decided
+// change to lease state (an engine.Event) is written here, synced, and only
+// then made visible to clients or the partner. Replaying the log through
+// engine.Apply rebuilds exactly the state that was live; snapshots bound how
+// much has to be replayed.
+//
+// The log is a Pebble store. One writer (the serving loop) appends batches
+// of events, each batch one Pebble batch committed with Sync, so a busy
+// server pays one fsync per batch (group commit). Offline tools open the
+// store read-only and never write to it.
+//
+// # Keys
+//
+// Every key starts with a one-byte tag; numbers are big-endian so that
+// Pebble's bytewise order is numeric order.
+//
+//	 tag  rest                          value
+//	+----+------------------------------+----------------------------------+
+//	|'c' | seq (8) | chunk (4)          | snapshot chunk (below)           |
+//	|'e' | seq (8)                      | event (below)                    |
+//	|'h' | seq (8)                      | snapshot header (below)          |
+//	|'m' | "format"                     | uvarint store format version (1) |
+//	|'m' | "last"                       | seq (8): the last seq appended   |
+//	+----+------------------------------+----------------------------------+
+//
+// Sequence numbers start at 1 and have no gaps; 0 means "before any event".
+// "m"+"last" is rewritten in the same batch as the events it covers, so a
+// store whose newest event is older than it lost its tail, and Open says so.
+// A snapshot "after seq S" is the complete lease state once events 1..S are
+// applied: its chunks are written first (without sync), then its header
+// with Sync, so a snapshot without a header is incomplete and ignored.
+// Older snapshots are deleted once a newer header is durable. Events are
+// kept (they are the audit history); retention is a separate policy.
+//
+// # Event value (version 1)
+//
+//	 0         1         2         3
+//	+---------+---------+---------+--------------------+------------------+
+//	| ver = 1 |  kind   |  cause  | time (zigzag var)  | binding (base =  |
+//	|         | 1 lease | engine. | Unix seconds       | time)            |
+//	|         | 2 free  | Cause   |                    |                  |
+//	+---------+---------+---------+--------------------+------------------+
+//
+// # Binding (shared by events and snapshot chunks)
+//
+//	+------+--------+-------+------+-------------+-----------------+------------+
+//	| kind | status | flags | bits | prefix (16) | uv DUID len,    | uv IAID    |
+//	| 1 na | 1..8   | bit0: | 0..  | address     | DUID bytes      |            |
+//	| 2 pd |        | link  | 128  |             |                 |            |
+//	+------+--------+-------+------+-------------+-----------------+------------+
+//	| zv CLTT-base | zv StartOfState-CLTT | uv Preferred | uv Valid |
+//	+--------------+----------------------+--------------+----------+
+//	| zv Expires-(CLTT+Valid) | link (16), if flags bit 0 | uv RemoteID len, bytes |
+//	+-------------------------+---------------------------+------------------------+
+//
+// uv is an unsigned varint (encoding/binary), zv a zigzag varint. Times are
+// stored as differences because they cluster: CLTT is usually the event's
+// own time, StartOfState usually CLTT, and Expires usually CLTT+Valid, so a
+// typical address lease event is about 60 bytes with a 14-byte DUID and a
+// relay link-address. Differences wrap modulo 2^64, so every int64 round
+// trips. In events base is the event time; in snapshot chunks base is 0.
+// Addresses are IPv6, 16 bytes; a zone is not stored.
+//
+// # Snapshot values (version 1)
+//
+//	header:  ver = 1 | uv record count | uv chunk count | digest (8, big-endian)
+//	chunk:   ver = 1 | record count (4, big-endian) | binding ...
+//
+// The digest is engine.Digest of the state, so a restore checks itself.
+//
+// The tags, the version numbers and the layouts above are part of the
+// format and must not change. A new layout gets a new value version (the
+// decoder refuses versions it does not know) or, for the key layout, a new
+// store format version (Open refuses it).
+//
+// # Strictness
+//
+// The decoder rejects unknown versions, event kinds, binding kinds and
+// statuses, lengths that overrun, and trailing bytes; the encoder refuses
+// any event the decoder would reject, so the journal never accepts what it
+// could not replay. Byte-level integrity of the store is Pebble's (checksums
+// on WAL records and sstable blocks); the checks here catch gaps, a lost
+// tail and values that are not events.
+package journal

@@ -1,0 +1,281 @@
+package journal
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	"go.uber.org/zap"
+
+	"github.com/tandemdhcp/tandem/engine"
+)
+
+// Snapshot sizing. Not part of the format: a reader takes chunks of any
+// size.
+const (
+	// chunkBytes is the size a chunk is cut at: big enough that per-key
+	// overhead is small, small enough to stay one Pebble block or two.
+	chunkBytes = 32 << 10
+	// snapBatchBytes is how much a snapshot writes per Pebble commit, so a
+	// snapshot of millions of leases never builds one huge batch.
+	snapBatchBytes = 4 << 20
+)
+
+// header is a decoded snapshot header.
+type header struct {
+	seq    uint64 // the snapshot is the state after this event
+	count  uint64 // records
+	chunks uint64
+	digest uint64 // engine.Digest of the state
+}
+
+func appendHeader(dst []byte, h *header) []byte {
+	dst = append(dst, snapshotVersion)
+	dst = binary.AppendUvarint(dst, h.count)
+	dst = binary.AppendUvarint(dst, h.chunks)
+	return binary.BigEndian.AppendUint64(dst, h.digest)
+}
+
+func decodeHeader(seq uint64, v []byte) (header, error) {
+	h := header{seq: seq}
+	bad := func(why string) (header, error) {
+		return h, seqErr(seq, fmt.Errorf("%w: header: %s", ErrCorruptSnapshot, why))
+	}
+	if len(v) < 1 || v[0] != snapshotVersion {
+		return bad("unknown version")
+	}
+	v = v[1:]
+	var n int
+	if h.count, n = binary.Uvarint(v); n <= 0 {
+		return bad("bad count")
+	}
+	v = v[n:]
+	if h.chunks, n = binary.Uvarint(v); n <= 0 {
+		return bad("bad chunk count")
+	}
+	v = v[n:]
+	if len(v) != 8 {
+		return bad("bad digest")
+	}
+	h.digest = binary.BigEndian.Uint64(v)
+	return h, nil
+}
+
+// snapshots returns every complete snapshot's header, oldest first. There
+// is usually one; an older one survives only until its deletion is
+// written after a newer header.
+func (j *Journal) snapshots() ([]header, error) {
+	lo, hi := tagBounds(tagHeader, 0)
+	it, err := j.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return nil, err
+	}
+	var hs []header
+	for ok := it.First(); ok; ok = it.Next() {
+		seq, _ := keySeq(it.Key())
+		v, err := it.ValueAndErr()
+		if err != nil {
+			_ = it.Close()
+			return nil, err
+		}
+		if len(it.Key()) != seqKeyLen {
+			_ = it.Close()
+			return nil, seqErr(seq, fmt.Errorf("%w: malformed header key", ErrCorruptSnapshot))
+		}
+		h, err := decodeHeader(seq, v)
+		if err != nil {
+			_ = it.Close()
+			return nil, err
+		}
+		hs = append(hs, h)
+	}
+	return hs, it.Close()
+}
+
+func (j *Journal) newestSnapshot() (header, bool, error) {
+	hs, err := j.snapshots()
+	if err != nil || len(hs) == 0 {
+		return header{}, false, err
+	}
+	return hs[len(hs)-1], true, nil
+}
+
+// Snapshot writes every record of e as the state after event seq, then
+// deletes older snapshots. e must hold exactly the state after seq (the
+// caller applied events 1..seq and nothing else) and seq must be durable.
+// It runs on the goroutine that owns e and holds it for the time it takes
+// to encode every record (about 100 ns each), not for the disk.
+//
+// A snapshot at the newest snapshot's seq is a no-op; an older one is
+// refused.
+func (j *Journal) Snapshot(e *engine.Engine, seq uint64) error {
+	if j.closed.Load() {
+		return ErrClosed
+	}
+	if j.opts.ReadOnly {
+		return ErrReadOnly
+	}
+	j.snapMu.Lock()
+	defer j.snapMu.Unlock()
+	if last := j.last.Load(); seq > last {
+		return fmt.Errorf("journal: snapshot after seq %d, but the log ends at %d", seq, last)
+	}
+	if cur := j.snapSeq.Load(); seq <= cur {
+		if seq == cur {
+			return nil
+		}
+		return fmt.Errorf("journal: snapshot after seq %d is older than the newest (%d)", seq, cur)
+	}
+
+	w := snapWriter{j: j, seq: seq, b: j.db.NewBatch()}
+	defer func() { _ = w.b.Close() }()
+	w.startChunk()
+	e.ForEach(func(b *engine.Binding) bool {
+		w.add(b)
+		return w.err == nil
+	})
+	w.endChunk()
+	if w.err != nil {
+		return w.err
+	}
+	h := header{seq: seq, count: w.count, chunks: uint64(w.idx), digest: e.Digest()}
+	var hk [seqKeyLen]byte
+	if err := w.b.Set(seqKey(&hk, tagHeader, seq), appendHeader(nil, &h), nil); err != nil {
+		return err
+	}
+	// Sync makes the header, and with it every chunk written before it on
+	// the same WAL, durable.
+	if err := w.b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("journal: snapshot commit: %w", err)
+	}
+	j.snapSeq.Store(seq)
+
+	// Older snapshots, and chunks of any that never got a header, go. No
+	// sync: if this is lost, the next open still picks the newest header
+	// and the next snapshot deletes the rest.
+	var lo, hi [chunkKeyLen]byte
+	var hlo, hhi [seqKeyLen]byte
+	del := j.db.NewBatch()
+	defer func() { _ = del.Close() }()
+	_ = del.DeleteRange(chunkKey(&lo, 0, 0), chunkKey(&hi, seq, 0), nil)
+	_ = del.DeleteRange(seqKey(&hlo, tagHeader, 0), seqKey(&hhi, tagHeader, seq), nil)
+	if err := del.Commit(pebble.NoSync); err != nil {
+		j.log.Warn("deleting old snapshots", zap.Error(err))
+	}
+	j.log.Info("snapshot written", zap.Uint64("seq", seq), zap.Uint64("records", h.count),
+		zap.Uint64("chunks", h.chunks), zap.String("digest", fmt.Sprintf("%016x", h.digest)))
+	return nil
+}
+
+// snapWriter cuts records into chunks and chunks into batches.
+type snapWriter struct {
+	j     *Journal
+	seq   uint64
+	b     *pebble.Batch
+	buf   []byte
+	n     uint32 // records in the current chunk
+	idx   uint32 // index of the current chunk
+	count uint64
+	err   error
+}
+
+func (w *snapWriter) startChunk() {
+	w.buf = append(w.buf[:0], snapshotVersion, 0, 0, 0, 0) // count patched in endChunk
+	w.n = 0
+}
+
+func (w *snapWriter) add(b *engine.Binding) {
+	if err := checkBinding(b); err != nil {
+		w.err = fmt.Errorf("journal: snapshot: record %s: %w", b.Prefix, err)
+		return
+	}
+	w.buf = appendBinding(w.buf, b, 0)
+	w.n++
+	w.count++
+	if len(w.buf) >= chunkBytes {
+		w.endChunk()
+		w.startChunk()
+	}
+}
+
+// endChunk writes the current chunk if it holds anything (or if it is the
+// only one: an empty state is one empty chunk).
+func (w *snapWriter) endChunk() {
+	if w.err != nil || (w.n == 0 && w.idx > 0) {
+		return
+	}
+	binary.BigEndian.PutUint32(w.buf[1:5], w.n)
+	var k [chunkKeyLen]byte
+	if w.err = w.b.Set(chunkKey(&k, w.seq, w.idx), w.buf, nil); w.err != nil {
+		return
+	}
+	w.idx++
+	if w.b.Len() >= snapBatchBytes {
+		if err := w.b.Commit(pebble.NoSync); err != nil {
+			w.err = fmt.Errorf("journal: snapshot: %w", err)
+			return
+		}
+		w.b.Reset()
+	}
+}
+
+// loadSnapshot applies every record of snapshot h to e (as EventLease) and
+// checks the count and the digest; e must start empty.
+func (j *Journal) loadSnapshot(e *engine.Engine, h *header) error {
+	bad := func(format string, args ...any) error {
+		return seqErr(h.seq, fmt.Errorf("%w: "+format, append([]any{ErrCorruptSnapshot}, args...)...))
+	}
+	var lo, hi [chunkKeyLen]byte
+	it, err := j.db.NewIter(&pebble.IterOptions{
+		LowerBound: chunkKey(&lo, h.seq, 0),
+		UpperBound: chunkKey(&hi, h.seq+1, 0),
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = it.Close() }()
+	var (
+		ev    = engine.Event{Kind: engine.EventLease}
+		count uint64
+		idx   uint64
+	)
+	for ok := it.First(); ok && idx < h.chunks; ok = it.Next() {
+		k := it.Key()
+		if len(k) != chunkKeyLen || uint64(binary.BigEndian.Uint32(k[9:])) != idx {
+			return bad("chunk %d missing", idx)
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return err
+		}
+		if len(v) < 5 || v[0] != snapshotVersion {
+			return bad("chunk %d: unknown version", idx)
+		}
+		n := binary.BigEndian.Uint32(v[1:5])
+		p := v[5:]
+		for i := uint32(0); i < n; i++ {
+			if p, err = decodeBinding(p, &ev.Binding, 0); err != nil {
+				return bad("chunk %d record %d: %v", idx, i, err)
+			}
+			e.Apply(ev)
+		}
+		if len(p) != 0 {
+			return bad("chunk %d: trailing bytes", idx)
+		}
+		count += uint64(n)
+		idx++
+	}
+	if err := it.Error(); err != nil {
+		return err
+	}
+	if idx != h.chunks {
+		return bad("chunk %d missing", idx)
+	}
+	if count != h.count {
+		return bad("%d records, header says %d", count, h.count)
+	}
+	if d := e.Digest(); d != h.digest {
+		return bad("digest %016x, header says %016x", d, h.digest)
+	}
+	return nil
+}
