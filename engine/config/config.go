@@ -128,7 +128,8 @@ func (e *Error) Error() string {
 	return s + e.Msg
 }
 
-// Load reads and parses the file at path.
+// Load reads and parses the file at path. A file that cannot be read gives
+// the os error, wrapped; a bad config gives an *Error.
 func Load(path string) (*File, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -3,6 +3,7 @@ package config
 import (
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,6 +42,7 @@ const (
 	whyPools    = "pools and pd-pools must not share addresses, within a subnet or across subnets"
 	whySubnets  = "a relayed request is matched to one subnet by its link-address, so subnets must not overlap"
 	whyReserved = "an address or prefix can be reserved for one client only"
+	whyPDSubnet = "a delegated prefix is routed to the requesting router, so pd-pools must not cover a link's prefix"
 )
 
 func (d *decoder) top(root *yaml.Node) *File {
@@ -58,6 +60,7 @@ func (d *decoder) top(root *yaml.Node) *File {
 	d.overlap(d.subnetSpan, whySubnets)
 	d.overlap(d.pools, whyPools)
 	d.overlap(d.reserved, whyReserved)
+	d.delegatedSubnets()
 	if d.err != nil {
 		return nil
 	}
@@ -153,7 +156,7 @@ func (d *decoder) lifetimes(v val, e *engine.Config) {
 		x := f.get(k)
 		t := d.duration(x)
 		if t > maxLifetime {
-			d.failf(x.line, x.key, "%s is longer than DHCPv6 can carry: want at most %s (lifetimes are 32-bit seconds)", x.n.Value, fmtDur(maxLifetime))
+			d.failf(x.line, x.key, "%s is longer than DHCPv6 can carry: want at most %dd (lifetimes are 32-bit seconds)", x.n.Value, maxLifetime/(24*time.Hour))
 		}
 		return x, t
 	}
@@ -333,7 +336,7 @@ func (d *decoder) subnets(v val) []engine.SubnetConfig {
 			}
 			s.Prefix = p
 			if err == nil {
-				d.subnetSpan = append(d.subnetSpan, span{p.Addr(), lastAddr(p), f.key, pv.line, txt})
+				d.subnetSpan = append(d.subnetSpan, span{lo: p.Addr(), hi: lastAddr(p), key: f.key, line: pv.line, desc: txt})
 			}
 		}
 
@@ -363,93 +366,131 @@ func (d *decoder) subnets(v val) []engine.SubnetConfig {
 			}
 			s.Pools = append(s.Pools, r)
 			if d.err == nil {
-				d.pools = append(d.pools, span{r.Start, r.End, pi.key, pi.line, txt})
+				d.pools = append(d.pools, span{lo: r.Start, hi: r.End, key: pi.key, line: pi.line, desc: txt})
 			}
 		}
 
 		for _, pi := range d.seq(f.get("pd-pools")) {
-			pf := d.mapping(pi, pdPoolKeys...)
-			var pp engine.PDPool
-			ppv := pf.get("prefix")
-			if !ppv.set() {
-				d.failf(ppv.keyLine, ppv.key, "required: the prefix to delegate from, like 2001:db8:100::/40")
-			}
-			ptxt := d.str(ppv)
-			if d.err == nil {
-				p, err := parsePrefix6(ptxt)
-				if err != nil {
-					d.failf(ppv.line, ppv.key, "%v", err)
-				}
-				pp.Prefix = p
-			}
-			lv := pf.get("delegated-length")
-			if !lv.set() && d.err == nil {
-				d.failf(lv.keyLine, lv.key, "required: the length of the prefixes handed out, like 56")
-			}
-			if d.err == nil {
-				// More than 2^63 prefixes per pool would overflow the
-				// engine's counters, hence the upper bound.
-				lo, hi := pp.Prefix.Bits(), min(128, pp.Prefix.Bits()+63)
-				pp.DelegatedLen = d.integer(lv, 0, 128)
-				if d.err == nil && (pp.DelegatedLen < lo || pp.DelegatedLen > hi) {
-					d.failf(lv.line, lv.key, "delegated-length %d out of range for a /%d pd-pool: want %d-%d", pp.DelegatedLen, lo, lo, hi)
-				}
-			}
-			s.PDPools = append(s.PDPools, pp)
-			if d.err == nil {
-				d.pools = append(d.pools, span{pp.Prefix.Addr(), lastAddr(pp.Prefix), ppv.key, ppv.line, ptxt})
-			}
+			s.PDPools = append(s.PDPools, d.pdPool(pi))
 		}
-
 		duids := map[string]string{} // DUID bytes → key of the reservation with it
 		for _, ri := range d.seq(f.get("reservations")) {
-			rf := d.mapping(ri, reservationKeys...)
-			var res engine.Reservation
-			dv := rf.get("duid")
-			if dtxt := d.str(dv); dtxt == "" {
-				d.failf(dv.keyLine, dv.key, "required: the client's DUID, like 00:01:00:01:aa:bb:cc:dd:ee:ff")
-			} else if d.err == nil {
-				b, err := parseDUID(dtxt)
-				if err != nil {
-					d.failf(dv.line, dv.key, "%v", err)
-				} else if prev, dup := duids[string(b)]; dup {
-					d.failf(dv.line, dv.key, "DUID %s already has a reservation in this subnet (%s): put the address and prefix in one reservation", dtxt, prev)
-				}
-				duids[string(b)] = rf.key
-				res.DUID = b
-			}
-			av, xv := rf.get("address"), rf.get("prefix")
-			if !av.set() && !xv.set() && d.err == nil {
-				d.failf(ri.line, ri.key, "reserves nothing: want address and/or prefix")
-			}
-			if atxt := d.str(av); av.set() && d.err == nil {
-				a, err := parseIPv6(atxt)
-				switch {
-				case err != nil:
-					d.failf(av.line, av.key, "%v", err)
-				case !s.Prefix.Contains(a):
-					d.failf(av.line, av.key, "address %s is outside subnet %s: want an address inside the subnet's prefix", atxt, s.Prefix)
-				}
-				res.Address = a
-				if d.err == nil {
-					d.reserved = append(d.reserved, span{a, a, av.key, av.line, atxt})
-				}
-			}
-			if ptxt := d.str(xv); xv.set() && d.err == nil {
-				p, err := parsePrefix6(ptxt)
-				if err != nil {
-					d.failf(xv.line, xv.key, "%v", err)
-				}
-				res.Prefix = p
-				if err == nil {
-					d.reserved = append(d.reserved, span{p.Addr(), lastAddr(p), xv.key, xv.line, ptxt})
-				}
-			}
-			s.Reservations = append(s.Reservations, res)
+			s.Reservations = append(s.Reservations, d.reservation(ri, s.Prefix, duids))
 		}
 		out = append(out, s)
 	}
 	return out
+}
+
+// pdPool decodes one subnets[].pd-pools item.
+func (d *decoder) pdPool(pi val) engine.PDPool {
+	pf := d.mapping(pi, pdPoolKeys...)
+	var pp engine.PDPool
+	ppv := pf.get("prefix")
+	if !ppv.set() {
+		d.failf(ppv.keyLine, ppv.key, "required: the prefix to delegate from, like 2001:db8:100::/40")
+	}
+	ptxt := d.str(ppv)
+	if d.err == nil {
+		p, err := parsePrefix6(ptxt)
+		if err != nil {
+			d.failf(ppv.line, ppv.key, "%v", err)
+		}
+		pp.Prefix = p
+	}
+	lv := pf.get("delegated-length")
+	if !lv.set() && d.err == nil {
+		d.failf(lv.keyLine, lv.key, "required: the length of the prefixes handed out, like 56")
+	}
+	if d.err == nil {
+		// The engine counts a pool's prefixes in 63 bits, hence the
+		// upper bound.
+		lo, hi := pp.Prefix.Bits(), min(128, pp.Prefix.Bits()+63)
+		txt := d.scalar(lv, "a prefix length")
+		n, err := strconv.Atoi(txt)
+		switch {
+		case d.err != nil:
+		case err != nil:
+			d.failf(lv.line, lv.key, "invalid delegated-length %q: want a prefix length from %d to %d for a /%d pd-pool", txt, lo, hi, lo)
+		case n < lo || n > hi:
+			d.failf(lv.line, lv.key, "delegated-length %d out of range for a /%d pd-pool: want %d-%d", n, lo, lo, hi)
+		}
+		pp.DelegatedLen = n
+	}
+	if d.err == nil {
+		d.pools = append(d.pools, span{lo: pp.Prefix.Addr(), hi: lastAddr(pp.Prefix), key: ppv.key, line: ppv.line, desc: ptxt, pd: true})
+	}
+	return pp
+}
+
+// reservation decodes one subnets[].reservations item of the subnet with
+// prefix subnet; duids holds the DUIDs reserved so far in that subnet.
+func (d *decoder) reservation(ri val, subnet netip.Prefix, duids map[string]string) engine.Reservation {
+	rf := d.mapping(ri, reservationKeys...)
+	var res engine.Reservation
+	dv := rf.get("duid")
+	if dtxt := d.str(dv); dtxt == "" {
+		d.failf(dv.keyLine, dv.key, "required: the client's DUID, like 00:01:00:01:aa:bb:cc:dd:ee:ff")
+	} else if d.err == nil {
+		b, err := parseDUID(dtxt)
+		if err != nil {
+			d.failf(dv.line, dv.key, "%v", err)
+		} else if prev, dup := duids[string(b)]; dup {
+			d.failf(dv.line, dv.key, "DUID %s already has a reservation in this subnet (%s): put the address and prefix in one reservation", dtxt, prev)
+		}
+		duids[string(b)] = rf.key
+		res.DUID = b
+	}
+	av, xv := rf.get("address"), rf.get("prefix")
+	if !av.set() && !xv.set() && d.err == nil {
+		d.failf(ri.line, ri.key, "reserves nothing: want address and/or prefix")
+	}
+	if atxt := d.str(av); av.set() && d.err == nil {
+		a, err := parseIPv6(atxt)
+		switch {
+		case err != nil:
+			d.failf(av.line, av.key, "%v", err)
+		case !subnet.Contains(a):
+			d.failf(av.line, av.key, "address %s is outside subnet %s: want an address inside the subnet's prefix", atxt, subnet)
+		}
+		res.Address = a
+		if d.err == nil {
+			d.reserved = append(d.reserved, span{lo: a, hi: a, key: av.key, line: av.line, desc: atxt})
+		}
+	}
+	if ptxt := d.str(xv); xv.set() && d.err == nil {
+		p, err := parsePrefix6(ptxt)
+		if err != nil {
+			d.failf(xv.line, xv.key, "%v", err)
+		}
+		res.Prefix = p
+		if err == nil {
+			d.reserved = append(d.reserved, span{lo: p.Addr(), hi: lastAddr(p), key: xv.key, line: xv.line, desc: ptxt})
+		}
+	}
+	return res
+}
+
+// delegatedSubnets checks that no pd-pool overlaps a subnet's prefix. By
+// now subnets are known not to overlap one another, so sorted by start they
+// are sorted by end too and a binary search finds the one candidate.
+func (d *decoder) delegatedSubnets() {
+	if d.err != nil || len(d.subnetSpan) == 0 {
+		return
+	}
+	subnets := slices.Clone(d.subnetSpan)
+	slices.SortFunc(subnets, func(a, b span) int { return a.lo.Compare(b.lo) })
+	for _, p := range d.pools {
+		if !p.pd { // address pools lie inside their subnet by design
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(subnets, p.lo, func(s span, lo netip.Addr) int { return s.hi.Compare(lo) })
+		if i < len(subnets) && subnets[i].lo.Compare(p.hi) <= 0 {
+			s := subnets[i]
+			d.failf(p.line, p.key, "%s overlaps %s (%s): %s", p.desc, s.key, s.desc, whyPDSubnet)
+			return
+		}
+	}
 }
 
 // hi64 is an address's upper 64 bits: a pool must stay within one /64.

@@ -267,6 +267,7 @@ type span struct {
 	key    string
 	line   int
 	desc   string // the value as the operator wrote it
+	pd     bool   // a pd-pool (rather than an address pool)
 }
 
 // overlap reports the first pair of overlapping spans, blaming the one that
