@@ -38,7 +38,8 @@ type Input struct {
 type Dest struct {
 	Addr    netip.AddrPort
 	IfIndex int
-	Socket  int // which of the caller's sockets the request came in on
+	Socket  int        // which of the caller's sockets the request came in on
+	Local   netip.Addr // address to answer from (a unicast request's destination); zero lets the kernel choose
 }
 
 // Reply is one encoded datagram to send once the Ready's events are durable.

@@ -60,7 +60,8 @@ func (t *ifTable) stale() bool { return time.Since(t.built) > retryMissing }
 // of link-local addresses is written. Names are cached: after the first
 // lookup of an index IfName does not allocate or make a system call. An
 // index with no interface yields its decimal form, which is still a valid
-// zone; 0 (no interface) yields "".
+// zone, and is looked up again at most once per retryMissing; 0 (no
+// interface) yields "".
 func IfName(index int) string { return ifByIndex(index).name }
 
 func ifByIndex(index int) ifEntry {

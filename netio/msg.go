@@ -12,8 +12,8 @@ import (
 // On read, ReadBatch receives into Buf[:len(Buf)] and sets N, Addr, IfIndex,
 // Dst and Truncated. On write, WriteBatch sends Buf[:N] to Addr, and uses
 // IfIndex and Src to pick the egress interface and the source address.
-// Copying a received Msg and changing only Buf and N gives a correct reply:
-// same peer, same link.
+// Writing back a received Msg with new Buf contents and N is a correct
+// reply: same peer, same link.
 type Msg struct {
 	// Buf is owned by the caller. ReadBatch fills it up to len(Buf); a
 	// datagram longer than that is cut short and Truncated is set.
@@ -28,7 +28,9 @@ type Msg struct {
 	// IfIndex is the interface the datagram arrived on (from IPV6_PKTINFO).
 	// On write, a nonzero IfIndex sends the datagram out that interface and
 	// scopes a link-local Addr to it; 0 lets the kernel route (and then a
-	// link-local Addr needs its zone).
+	// link-local Addr needs its zone). Replies to link-local clients need
+	// it; for a global Addr (a relay agent) it overrides the routing table,
+	// so a server whose routes to relays are asymmetric clears it.
 	IfIndex int
 	// Dst is the address the datagram was sent to (from IPV6_PKTINFO), with
 	// no zone. It is how a server tells a multicast Solicit

@@ -25,11 +25,12 @@ import (
 // only datagrams sent to the group, so it never steals unicast; the scope id
 // of a link-local-scoped bind sets the socket's bound device, so it gets the
 // group only from its own link and its replies leave on that link. We do not
-// use SO_BINDTODEVICE on a wildcard bind instead: that needs CAP_NET_RAW, and
-// a device-bound wildcard socket outscores the wildcard unicast sockets in
-// the kernel's lookup, so it would swallow unicast arriving on its link.
-// Sockets for different links differ in bound device, so they never collide
-// with each other.
+// use SO_BINDTODEVICE on a wildcard bind instead: a device-bound wildcard
+// socket outscores the wildcard unicast sockets in the kernel's lookup, so it
+// would swallow the unicast arriving on its link and defeat the reuseport
+// spreading (and before Linux 5.7 it needed CAP_NET_RAW). Sockets for
+// different links differ in bound device, so they never collide with each
+// other.
 //
 // Unicast sockets, one or several: bound to [::]:547 or a specific address,
 // with IPV6_MULTICAST_ALL=0 so that the wildcard bind does not also pick up
@@ -38,7 +39,8 @@ import (
 // kernel spreads unicast (relayed traffic) across them by flow hash.
 //
 // A wildcard bind and a group bind on the same port collide in the bind
-// check unless both sockets set SO_REUSEADDR, so every socket here sets it.
+// check (EADDRINUSE) unless both sockets set SO_REUSEADDR, so every socket
+// here sets it.
 // The price: a second, non-reuseport unicast socket on the same address is
 // not refused, and silently takes the traffic from the first; configuration
 // must not open one.

@@ -317,6 +317,9 @@ func (n *Node) stepBatch(b *rxBatch, held []*rxBatch) []*rxBatch {
 			Multicast: m.Dst.IsMulticast(),
 			To:        engine.Dest{Addr: m.Addr, IfIndex: m.IfIndex, Socket: b.sock},
 		}
+		if !in.Multicast {
+			in.To.Local = m.Dst
+		}
 		if s.multicast {
 			in.Iface = s.iface
 		} else if !b.pkts[j].Relayed() {
@@ -376,19 +379,21 @@ func (n *Node) send(replies []engine.Reply) {
 	for i := range replies {
 		r := &replies[i]
 		s := n.conns[r.To.Socket]
-		s.out = append(s.out, netio.Msg{Buf: r.Data, N: len(r.Data), Addr: r.To.Addr, IfIndex: r.To.IfIndex})
+		s.out = append(s.out, netio.Msg{Buf: r.Data, N: len(r.Data), Addr: r.To.Addr, IfIndex: r.To.IfIndex, Src: r.To.Local})
 	}
 	for _, s := range n.conns {
 		for len(s.out) > 0 {
 			k, err := s.conn.WriteBatch(s.out)
-			if err != nil {
-				n.stats.SendErrors.Add(uint64(len(s.out)))
-				if ce := n.log.Check(zap.DebugLevel, "send"); ce != nil {
-					ce.Write(zap.Error(err))
-				}
-				break
-			}
 			n.stats.Replied.Add(uint64(k))
+			if err != nil {
+				// msgs[k] failed (e.g. an unreachable relay); skip it and
+				// send the rest.
+				n.stats.SendErrors.Add(1)
+				if ce := n.log.Check(zap.DebugLevel, "send"); ce != nil {
+					ce.Write(zap.Error(err), zap.Stringer("to", s.out[k].Addr))
+				}
+				k++
+			}
 			s.out = s.out[k:]
 		}
 		clear(s.out[:cap(s.out)])

@@ -955,3 +955,61 @@ func relayed2(m dhcpv6.DHCPv6) []byte {
 	return relay6(dhcpv6.MessageTypeRelayForward, 1, "2001:db8:2::1", "2001:db8:1::1", inner,
 		dhcpv6.OptInterfaceID([]byte("xe-1/0/0"))).ToBytes()
 }
+
+// TestMessageReset checks that decoding clears every field of a reused
+// Message and IA except the arrays whose live length is a count: reset and
+// IA.decode clear field by field, so a new field must be added there too.
+func TestMessageReset(t *testing.T) {
+	var m Message
+	fillNonArrays(t, reflect.ValueOf(&m).Elem())
+	if err := m.decode([]byte{byte(Solicit), 0, 0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	m.Type = 0 // the one field decode sets from the input
+	checkNonArraysZero(t, "Message", reflect.ValueOf(&m).Elem())
+
+	var x IA
+	fillNonArrays(t, reflect.ValueOf(&x).Elem())
+	if err := x.decode(make([]byte, 12), true, false); err != nil {
+		t.Fatal(err)
+	}
+	checkNonArraysZero(t, "IA", reflect.ValueOf(&x).Elem())
+}
+
+// fillNonArrays sets every field of struct v but the non-byte arrays to a
+// non-zero value.
+func fillNonArrays(t *testing.T, v reflect.Value) {
+	t.Helper()
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Field(i)
+		switch f.Kind() {
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			f.SetInt(1)
+		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			f.SetUint(1)
+		case reflect.Slice:
+			f.Set(reflect.MakeSlice(f.Type(), 1, 1))
+		case reflect.Array:
+			if f.Type().Elem().Kind() == reflect.Uint8 {
+				f.Index(0).SetUint(1)
+			}
+		default:
+			t.Fatalf("field %s: kind %s not handled; extend this test", v.Type().Field(i).Name, f.Kind())
+		}
+	}
+}
+
+func checkNonArraysZero(t *testing.T, what string, v reflect.Value) {
+	t.Helper()
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Field(i)
+		if f.Kind() == reflect.Array && f.Type().Elem().Kind() != reflect.Uint8 {
+			continue
+		}
+		if !f.IsZero() {
+			t.Errorf("%s.%s = %v survives decoding", what, v.Type().Field(i).Name, f)
+		}
+	}
+}

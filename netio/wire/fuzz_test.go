@@ -191,43 +191,55 @@ var sentinels = []error{ErrShort, ErrOptionLength, ErrBadOption, ErrTooMany, Err
 // one; and whatever it accepts re-encodes (appendPacket) to no more bytes,
 // which decode to the same thing, a fixed point of re-encoding.
 func FuzzDecode(f *testing.F) {
-	dirtySeed := appendRelayed(nil, appendReply)
-	var fresh, dirty, again Packet
+	var c roundTripChecker
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fresh = Packet{}
-		err := fresh.Decode(b)
-		if err != nil {
-			if !isSentinel(err) {
-				t.Fatalf("non-sentinel error %v", err)
-			}
-		}
-		if derr := dirty.Decode(dirtySeed); derr != nil {
-			t.Fatal(derr)
-		}
-		if derr := dirty.Decode(b); derr != err {
-			t.Fatalf("reused Packet: err %v, fresh Packet: err %v", derr, err)
-		}
-		if err != nil {
-			return
-		}
-		want := viewPacket(&fresh)
-		if got := viewPacket(&dirty); !reflect.DeepEqual(got, want) {
-			t.Fatalf("reused Packet decoded\n%v\nfresh Packet\n%v", got, want)
-		}
-		re := appendPacket(nil, &fresh)
-		if len(re) > len(b) {
-			t.Fatalf("re-encoding grew from %d to %d bytes", len(b), len(re))
-		}
-		if err := again.Decode(re); err != nil {
-			t.Fatalf("re-encoding rejected: %v\n% x", err, re)
-		}
-		if got := viewPacket(&again); !reflect.DeepEqual(got, want) {
-			t.Fatalf("re-encoding decoded\n%v\nwant\n%v", got, want)
-		}
-		if re2 := appendPacket(nil, &again); !bytes.Equal(re2, re) {
-			t.Fatalf("re-encoding is not a fixed point\n% x\n% x", re, re2)
+		if err := c.check(b); err != nil {
+			t.Fatal(err)
 		}
 	})
+}
+
+// roundTripChecker holds FuzzDecode's Packets: at about 18 KB each they are
+// not worth allocating per input.
+type roundTripChecker struct {
+	fresh, dirty, again Packet
+}
+
+var dirtySeed = appendRelayed(nil, appendReply)
+
+func (c *roundTripChecker) check(b []byte) error {
+	c.fresh = Packet{}
+	err := c.fresh.Decode(b)
+	if err != nil && !isSentinel(err) {
+		return fmt.Errorf("non-sentinel error %v", err)
+	}
+	if derr := c.dirty.Decode(dirtySeed); derr != nil {
+		return derr
+	}
+	if derr := c.dirty.Decode(b); derr != err {
+		return fmt.Errorf("reused Packet: err %v, fresh Packet: err %v", derr, err)
+	}
+	if err != nil {
+		return nil
+	}
+	want := viewPacket(&c.fresh)
+	if got := viewPacket(&c.dirty); !reflect.DeepEqual(got, want) {
+		return fmt.Errorf("reused Packet decoded\n%v\nfresh Packet\n%v", got, want)
+	}
+	re := appendPacket(nil, &c.fresh)
+	if len(re) > len(b) {
+		return fmt.Errorf("re-encoding grew from %d to %d bytes", len(b), len(re))
+	}
+	if err := c.again.Decode(re); err != nil {
+		return fmt.Errorf("re-encoding rejected: %v\n% x", err, re)
+	}
+	if got := viewPacket(&c.again); !reflect.DeepEqual(got, want) {
+		return fmt.Errorf("re-encoding decoded\n%v\nwant\n%v", got, want)
+	}
+	if re2 := appendPacket(nil, &c.again); !bytes.Equal(re2, re) {
+		return fmt.Errorf("re-encoding is not a fixed point\n% x\n% x", re, re2)
+	}
+	return nil
 }
 
 func isSentinel(err error) bool {
@@ -247,10 +259,13 @@ func isSentinel(err error) bool {
 // the message type, transaction id, CLIENTID, SERVERID, every IA_NA, IA_TA
 // and IA_PD (IAID, T1, T2, IAADDRs, IAPREFIXes, first status), ORO,
 // ELAPSED_TIME, PREFERENCE, RAPID_COMMIT, RECONF_ACCEPT, STATUS_CODE, DNS
-// servers, domain list and CLIENT_FQDN. Two representational differences
+// servers, domain list and CLIENT_FQDN. Three representational differences
 // are normalised away, not disagreements: they drop the address of a
-// zero-length IAPREFIX (their Prefix is nil), and they store an empty status
-// message as "".
+// zero-length IAPREFIX (their Prefix is nil); they store an empty status
+// message as ""; and they drop a code repeated within one ORO, where we
+// keep it (found by this fuzzer; it costs one of the MaxORO slots and does
+// not change Requested, and scanning a whole oversized ORO for repeats would
+// make its cost proportional to the option rather than to MaxORO).
 //
 // Where only one accepts, the difference must be one of these deliberate
 // ones, each checked below (deliberateReject) or by the canonical re-encoding:
@@ -276,41 +291,95 @@ func isSentinel(err error) bool {
 // They reject, we accept: anything we keep opaque or skip that their parser
 // interprets. We skip unknown options (vendor class/opts, user class, NTP,
 // boot file, RSOO, client link-layer address, ...), sub-options of IAADDR
-// and IAPREFIX, IAPREFIX inside IA_NA/IA_TA and IAADDR inside IA_PD, and all
-// relay-layer options but RELAY_MSG, INTERFACE_ID and REMOTE_ID; we keep
+// and IAPREFIX, IAPREFIX inside IA_NA/IA_TA and IAADDR inside IA_PD,
+// RELAY_MSG in a client message, and all relay-layer options but the first
+// RELAY_MSG, INTERFACE_ID and REMOTE_ID; we keep
 // the domain list and CLIENT_FQDN as raw bytes, where they parse RFC 1035
 // labels; and DUIDs are opaque to us (§11), where they check the layout of
 // DUID-LLT, DUID-EN, DUID-LL and DUID-UUID. To prove that nothing we do
 // extract is the cause, the canonical re-encoding of our result (without
 // the opaque label options, and without DUIDs whose layout they reject)
-// must be accepted by them and read back the same.
+// must be accepted by them and read back the same. TestKnownDifferences
+// has an example of each difference.
+//
+// Of some 23,000 inputs (the seeds, their truncations and one-byte
+// mutations, and a minute's fuzzing corpus), about 1,100 were accepted by
+// one side only: 250 by them only, 900 by us only. Every one fell in the
+// categories above.
 func FuzzDecodeDifferential(f *testing.F) {
-	var ours Packet
+	var p Packet
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ours = Packet{}
-		ourErr := ours.Decode(b)
-		theirs, theirErr := theirFromBytes(b)
-		switch {
-		case ourErr == nil && theirErr == nil:
-			if err := compareWithTheirs(b); err != nil {
-				t.Fatal(err)
-			}
-		case ourErr != nil && theirErr == nil:
-			if deliberateReject(theirs, ourErr) == "" {
-				t.Fatalf("we reject (%v) what they accept, for no documented reason:\n%s", ourErr, theirs.Summary())
-			}
-			return
-		case ourErr == nil && theirErr != nil:
-			// Checked below via the canonical re-encoding.
-		default:
-			return
-		}
-		sub := theirSubset(&ours)
-		re := appendPacket(nil, sub)
-		if err := compareWithTheirs(re); err != nil {
-			t.Fatalf("canonical re-encoding of what we accepted (they said %v):\n% x\n%v", theirErr, re, err)
+		if err := checkDifferential(&p, b); err != nil {
+			t.Fatal(err)
 		}
 	})
+}
+
+func checkDifferential(p *Packet, b []byte) error {
+	*p = Packet{}
+	ourErr := p.Decode(b)
+	theirs, theirErr := theirFromBytes(b)
+	switch {
+	case ourErr == nil && theirErr == nil:
+		if err := compareWithTheirs(b); err != nil {
+			return err
+		}
+	case ourErr != nil && theirErr == nil:
+		if deliberateReject(theirs, ourErr) == "" {
+			return fmt.Errorf("we reject (%v) what they accept, for no documented reason:\n%s", ourErr, theirs.Summary())
+		}
+		return nil
+	case ourErr == nil && theirErr != nil:
+		// Checked below via the canonical re-encoding.
+	default:
+		return nil
+	}
+	re := appendPacket(nil, theirSubset(p))
+	if err := compareWithTheirs(re); err != nil {
+		return fmt.Errorf("canonical re-encoding of what we accepted (they said %v):\n% x\n%v", theirErr, re, err)
+	}
+	return nil
+}
+
+// TestMutations runs both fuzz checks, deterministically, over every
+// truncation of every seed and every seed with one byte replaced by 0x00,
+// 0x01, 0x7f, 0x80, 0xff or its neighbours: these reach each length field
+// and each code, which random mutation finds only slowly.
+func TestMutations(t *testing.T) {
+	var c roundTripChecker
+	var p Packet
+	check := func(name string, b []byte) {
+		if err := c.check(b); err != nil {
+			t.Fatalf("%s: FuzzDecode check: %v\ninput % x", name, err, b)
+		}
+		if err := checkDifferential(&p, b); err != nil {
+			t.Fatalf("%s: FuzzDecodeDifferential check: %v\ninput % x", name, err, b)
+		}
+	}
+	values := []byte{0x00, 0x01, 0x7f, 0x80, 0xff}
+	if testing.Short() {
+		values = values[:1]
+	}
+	n := 0
+	for name, seed := range seedPackets() {
+		for i := 0; i <= len(seed); i++ {
+			check(fmt.Sprintf("%s[:%d]", name, i), seed[:i])
+			n++
+		}
+		for i := range seed {
+			orig := seed[i]
+			for _, v := range append(values, orig-1, orig+1) {
+				if v == orig {
+					continue
+				}
+				b := bytes.Clone(seed)
+				b[i] = v
+				check(fmt.Sprintf("%s[%d]=%#x", name, i, v), b)
+				n++
+			}
+		}
+	}
+	t.Logf("%d inputs", n)
 }
 
 // theirFromBytes is dhcpv6.FromBytes with a panic turned into an error:
@@ -416,4 +485,78 @@ func deliberateReject(d dhcpv6.DHCPv6, err error) string {
 		return strings.Join(why, ", ")
 	}
 	return ""
+}
+
+// TestKnownDifferences pins every documented difference from
+// insomniacslk/dhcp (see FuzzDecodeDifferential) with an example, so a change
+// on either side shows up as a failing case rather than as fuzzer noise.
+func TestKnownDifferences(t *testing.T) {
+	cid := rawOpt(OptClientID, clientID)
+	solicit := rawMsg(Solicit, cid)
+	var deep []byte = solicit
+	for i := 0; i <= MaxRelayHops; i++ {
+		deep = rawRelay(RelayForw, uint8(i), rawOpt(OptRelayMsg, deep))
+	}
+
+	weReject := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"message type 0", rawMsg(0, cid), ErrMsgType},
+		{"LEASEQUERY (RFC 5007)", rawMsg(14, cid), ErrMsgType},
+		{"33 relay layers", deep, ErrRelayDepth},
+		{"9 IA_NA", rawMsg(Solicit, append([][]byte{cid}, repeat(MaxIAs+1, rawIA(OptIANA, 1))...)...), ErrTooMany},
+		{"9 IAADDR", rawMsg(Solicit, cid, rawIA(OptIANA, 1, repeat(MaxIAAddrs+1, rawIAAddr("2001:db8::1"))...)), ErrTooMany},
+		{"relay without RELAY_MSG", rawRelay(RelayForw, 0, rawOpt(OptInterfaceID, []byte("eth0"))), ErrNoRelayMsg},
+		{"RAPID_COMMIT with data", rawMsg(Solicit, cid, rawOpt(OptRapidCommit, []byte{1})), ErrBadOption},
+		{"RECONF_ACCEPT with data", rawMsg(Solicit, cid, rawOpt(OptReconfAccept, []byte{1})), ErrBadOption},
+		{"CLIENTID of a bare unknown DUID type", rawMsg(Solicit, rawOpt(OptClientID, u16(9))), ErrBadOption},
+		{"SERVERID of 131 bytes", rawMsg(Request, cid, rawOpt(OptServerID, u16(9), make([]byte, 129))), ErrBadOption},
+		{"IAPREFIX length 129", rawMsg(Solicit, cid, rawIA(OptIAPD, 1, rawIAPrefix(129, "2001:db8::"))), ErrBadOption},
+	}
+	for _, tt := range weReject {
+		t.Run("we reject/"+tt.name, func(t *testing.T) {
+			if err := new(Packet).Decode(tt.in); !errors.Is(err, tt.want) {
+				t.Fatalf("ours: %v, want %v", err, tt.want)
+			}
+			d, err := theirFromBytes(tt.in)
+			if err != nil {
+				t.Fatalf("theirs rejects too (%v): no longer a difference, update the docs", err)
+			}
+			if why := deliberateReject(d, tt.want); why == "" {
+				t.Error("deliberateReject does not recognise it")
+			}
+		})
+	}
+
+	theyReject := []struct {
+		name string
+		in   []byte
+	}{
+		{"DUID-UUID of 8 bytes", rawMsg(Solicit, rawOpt(OptClientID, u16(4), make([]byte, 8)))},
+		{"DUID-LLT of 3 bytes", rawMsg(Solicit, rawOpt(OptClientID, []byte{0, 1, 0}))},
+		{"domain list with a label past its end", rawMsg(Reply, cid, rawOpt(OptDomainList, []byte("\x09example\x00")))},
+		{"empty CLIENT_FQDN", rawMsg(Solicit, cid, rawOpt(OptClientFQDN))},
+		{"empty VENDOR_CLASS", rawMsg(Solicit, cid, rawOpt(OptVendorClass))},
+		{"IAADDR with a malformed sub-option", rawMsg(Solicit, cid, rawIA(OptIANA, 1,
+			rawOpt(OptIAAddr, addrBytes("2001:db8::1"), u32(1), u32(2), rawOpt(OptStatusCode, []byte{0}))))},
+		{"IAPREFIX inside IA_NA, malformed", rawMsg(Solicit, cid, rawIA(OptIANA, 1, rawOpt(OptIAPrefix, []byte{1, 2, 3})))},
+		{"relay-layer ELAPSED_TIME of 3 bytes", rawRelay(RelayForw, 0, rawOpt(OptElapsedTime, []byte{0, 0, 0}), rawOpt(OptRelayMsg, solicit))},
+		{"RELAY_MSG inside a client message", rawMsg(Solicit, cid, rawOpt(OptRelayMsg, []byte{1}))},
+		{"second RELAY_MSG malformed", rawRelay(RelayForw, 0, rawOpt(OptRelayMsg, solicit), rawOpt(OptRelayMsg, []byte{12}))},
+	}
+	for _, tt := range theyReject {
+		t.Run("they reject/"+tt.name, func(t *testing.T) {
+			if err := new(Packet).Decode(tt.in); err != nil {
+				t.Fatalf("ours: %v", err)
+			}
+			if _, err := theirFromBytes(tt.in); err == nil {
+				t.Fatal("theirs accepts: no longer a difference, update the docs")
+			}
+			if err := checkDifferential(new(Packet), tt.in); err != nil {
+				t.Error(err)
+			}
+		})
+	}
 }

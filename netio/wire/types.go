@@ -132,7 +132,8 @@ type IAPrefix struct {
 	Valid     uint32
 }
 
-// IA is a decoded IA_NA, IA_TA (T1 = T2 = 0) or IA_PD option.
+// IA is a decoded IA_NA, IA_TA (T1 = T2 = 0) or IA_PD option. Entries of
+// Addrs and Prefixes past NumAddrs and NumPrefixes are unspecified.
 type IA struct {
 	IAID        uint32
 	T1, T2      uint32
@@ -145,7 +146,8 @@ type IA struct {
 }
 
 // Message is a decoded client/server message. Byte slices alias the buffer
-// that was decoded; nil means the option was absent.
+// that was decoded; nil means the option was absent. Array entries past their
+// count (NumIANA, NumORO, ...) are unspecified: decoding does not clear them.
 //
 // An option that may appear once (RFC 8415 §21: all of them except IA_NA,
 // IA_TA, IA_PD and, inside an IA, IAADDR/IAPREFIX) but is repeated keeps its
@@ -203,7 +205,7 @@ type Relay struct {
 }
 
 // Packet is a whole datagram: zero or more relay layers, outermost first,
-// around one client/server message.
+// around one client/server message. Relays past NumRelays are unspecified.
 type Packet struct {
 	NumRelays int
 	Relays    [MaxRelayHops]Relay
