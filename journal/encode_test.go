@@ -136,9 +136,6 @@ func TestAppendEventRefuses(t *testing.T) {
 		{"status 9", func(e *engine.Event) { e.Binding.Status = 9 }},
 		{"no prefix", func(e *engine.Event) { e.Binding.Prefix = netip.Prefix{} }},
 		{"IPv4 prefix", func(e *engine.Event) { e.Binding.Prefix = netip.MustParsePrefix("192.0.2.1/32") }},
-		{"zoned prefix", func(e *engine.Event) {
-			e.Binding.Prefix = netip.PrefixFrom(netip.MustParseAddr("fe80::1%eth0"), 128)
-		}},
 		{"IPv4 link", func(e *engine.Event) { e.Binding.Link = netip.MustParseAddr("192.0.2.1") }},
 		{"zoned link", func(e *engine.Event) { e.Binding.Link = netip.MustParseAddr("fe80::1%eth0") }},
 		{"huge DUID", func(e *engine.Event) { e.Binding.DUID = strings.Repeat("x", 1<<16) }},

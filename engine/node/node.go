@@ -382,21 +382,21 @@ func (n *Node) send(replies []engine.Reply) {
 		s.out = append(s.out, netio.Msg{Buf: r.Data, N: len(r.Data), Addr: r.To.Addr, IfIndex: r.To.IfIndex, Src: r.To.Local})
 	}
 	for _, s := range n.conns {
-		for len(s.out) > 0 {
-			k, err := s.conn.WriteBatch(s.out)
+		for sent := 0; sent < len(s.out); {
+			k, err := s.conn.WriteBatch(s.out[sent:])
 			n.stats.Replied.Add(uint64(k))
+			sent += k
 			if err != nil {
-				// msgs[k] failed (e.g. an unreachable relay); skip it and
-				// send the rest.
+				// out[sent] failed (e.g. an unreachable relay); skip it
+				// and send the rest.
 				n.stats.SendErrors.Add(1)
 				if ce := n.log.Check(zap.DebugLevel, "send"); ce != nil {
-					ce.Write(zap.Error(err), zap.Stringer("to", s.out[k].Addr))
+					ce.Write(zap.Error(err), zap.Stringer("to", s.out[sent].Addr))
 				}
-				k++
+				sent++
 			}
-			s.out = s.out[k:]
 		}
-		clear(s.out[:cap(s.out)])
+		clear(s.out) // drop references into the engine's arena
 		s.out = s.out[:0]
 	}
 }
