@@ -114,9 +114,13 @@ func (n *Node) ServeControl(addr string, allowRemote bool) error {
 			n.log.Error("control API", zap.Error(err))
 		}
 	}()
-	n.log.Info("control API", zap.String("addr", ln.Addr().String()))
+	n.controlAddr = ln.Addr().String()
+	n.log.Info("control API", zap.String("addr", n.controlAddr))
 	return nil
 }
+
+// ControlAddr is where the control API listens ("" when it does not).
+func (n *Node) ControlAddr() string { return n.controlAddr }
 
 // Status assembles /v1/status.
 func (n *Node) Status() StatusJSON {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -71,6 +72,8 @@ type Node struct {
 	stop    chan struct{}
 	done    chan struct{}
 	readers sync.WaitGroup
+
+	controlAddr string
 
 	// Totals the loop and readers publish for the control API.
 	stats Stats
@@ -439,6 +442,15 @@ func (n *Node) Stop() error {
 	n.closeSockets()
 	n.readers.Wait()
 	return n.jrn.Close()
+}
+
+// ListenAddrs returns the local addresses of the node's sockets.
+func (n *Node) ListenAddrs() []netip.AddrPort {
+	var a []netip.AddrPort
+	for _, s := range n.conns {
+		a = append(a, s.conn.LocalAddr())
+	}
+	return a
 }
 
 // DUID returns the server's DUID.
