@@ -312,12 +312,10 @@ func present(b []byte) []byte { return append([]byte{}, b...) }
 // insomniacslk/dhcp's model, so the two compare equal when they agree on
 // everything both represent.
 func normalizeForTheirs(v *packetView) {
-	for _, ias := range [][]iaView{v.Msg.IAPD} {
-		for i := range ias {
-			for j, p := range ias[i].Prefixes {
-				if p.Prefix.Bits() == 0 {
-					ias[i].Prefixes[j].Prefix = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
-				}
+	for _, ia := range v.Msg.IAPD {
+		for j, p := range ia.Prefixes {
+			if p.Prefix.Bits() == 0 {
+				ia.Prefixes[j].Prefix = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
 			}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -368,7 +369,7 @@ func TestMutations(t *testing.T) {
 		}
 		for i := range seed {
 			orig := seed[i]
-			for _, v := range append(values, orig-1, orig+1) {
+			for _, v := range append(slices.Clip(values), orig-1, orig+1) {
 				if v == orig {
 					continue
 				}

@@ -151,7 +151,9 @@ type IA struct {
 //
 // An option that may appear once (RFC 8415 §21: all of them except IA_NA,
 // IA_TA, IA_PD and, inside an IA, IAADDR/IAPREFIX) but is repeated keeps its
-// first occurrence; every occurrence is still checked for well-formedness.
+// first occurrence, as insomniacslk/dhcp's GetOneOption does; every
+// occurrence is still checked for well-formedness. Repeated ORO options are
+// the exception: some clients split their list, so their codes are merged.
 type Message struct {
 	Type MsgType
 	XID  [3]byte
@@ -194,7 +196,8 @@ func (m *Message) Requested(code uint16) bool {
 	return false
 }
 
-// Relay is one decoded RELAY-FORW or RELAY-REPL layer.
+// Relay is one decoded RELAY-FORW or RELAY-REPL layer. A repeated
+// RELAY_MSG, INTERFACE_ID or REMOTE_ID keeps its first occurrence.
 type Relay struct {
 	Type        MsgType
 	HopCount    uint8
