@@ -203,7 +203,9 @@ func (e *Engine) usable(sn int, k Kind, p netip.Prefix, duid []byte, iaid uint32
 }
 
 // pick chooses a resource for a client IA that has no usable binding in
-// subnet sn: its reservation, else its hint, else a hashed probe.
+// subnet sn: its reservation, else its hint, else a hashed probe. A hint
+// is not taken from another client's EXPIRED or RELEASED record: those
+// are reclaimed only by the probe, and only when nothing else is free.
 func (e *Engine) pick(sn int, k Kind, duid []byte, iaid uint32, ia *wire.IA) (netip.Prefix, bool) {
 	s := &e.subnets[sn]
 	if r := s.resDUID[string(duid)]; r != nil {
@@ -221,41 +223,59 @@ func (e *Engine) pick(sn int, k Kind, duid []byte, iaid uint32, ia *wire.IA) (ne
 		if k == KindNA {
 			for i := 0; i < ia.NumAddrs; i++ {
 				p := netip.PrefixFrom(ia.Addrs[i].Addr, 128)
-				if s.inPools(k, p) && e.usable(sn, k, p, duid, iaid) {
+				if s.inPools(k, p) && e.usable(sn, k, p, duid, iaid) && e.unclaimed(k, p, duid, iaid) {
 					return p, true
 				}
 			}
 		} else {
 			for i := 0; i < ia.NumPrefixes; i++ {
 				p := ia.Prefixes[i].Prefix
-				if !p.Addr().IsUnspecified() && s.inPools(k, p) && e.usable(sn, k, p, duid, iaid) {
+				if !p.Addr().IsUnspecified() && s.inPools(k, p) && e.usable(sn, k, p, duid, iaid) && e.unclaimed(k, p, duid, iaid) {
 					return p, true
 				}
 			}
 		}
 	}
-	if k == KindNA {
-		for pi := range s.pools {
-			pool := &s.pools[pi]
+	// Two passes: first only resources no record remembers for anyone;
+	// then, if the pools have none, EXPIRED and RELEASED ones remembered
+	// for other clients (ReclaimAfter: "another client may take the
+	// resource sooner if the pool needs it").
+	for pass := 0; pass < 2; pass++ {
+		fresh := pass == 0
+		if k == KindNA {
+			for pi := range s.pools {
+				pool := &s.pools[pi]
+				if p, ok := probe(pool.n, poolSeed(duid, iaid, sn, k, pi), func(off uint64) (netip.Prefix, bool) {
+					p := netip.PrefixFrom(pool.at(off), 128)
+					return p, e.usable(sn, k, p, duid, iaid) && (!fresh || e.unclaimed(k, p, duid, iaid))
+				}); ok {
+					return p, true
+				}
+			}
+			continue
+		}
+		for pi := range s.pdPools {
+			pool := &s.pdPools[pi]
 			if p, ok := probe(pool.n, poolSeed(duid, iaid, sn, k, pi), func(off uint64) (netip.Prefix, bool) {
-				p := netip.PrefixFrom(pool.at(off), 128)
-				return p, e.usable(sn, k, p, duid, iaid)
+				p := pool.at(off)
+				return p, e.usable(sn, k, p, duid, iaid) && (!fresh || e.unclaimed(k, p, duid, iaid))
 			}); ok {
 				return p, true
 			}
 		}
-		return netip.Prefix{}, false
-	}
-	for pi := range s.pdPools {
-		pool := &s.pdPools[pi]
-		if p, ok := probe(pool.n, poolSeed(duid, iaid, sn, k, pi), func(off uint64) (netip.Prefix, bool) {
-			p := pool.at(off)
-			return p, e.usable(sn, k, p, duid, iaid)
-		}); ok {
-			return p, true
-		}
 	}
 	return netip.Prefix{}, false
+}
+
+// unclaimed reports whether no record remembers p for a client other than
+// (duid, iaid): an EXPIRED or RELEASED record is kept so its client gets
+// the resource back.
+func (e *Engine) unclaimed(k Kind, p netip.Prefix, duid []byte, iaid uint32) bool {
+	l := e.mapFor(k)[p.Addr()]
+	if l == nil || l.Status != StatusExpired && l.Status != StatusReleased {
+		return true
+	}
+	return l.DUID == string(duid) && l.IAID == iaid
 }
 
 // offer notes that an ADVERTISE being built names p, so that another IA of

@@ -216,6 +216,17 @@ func (e *Engine) assign(b []byte, in *Input, sn int, k Kind, commit bool, why Ca
 	pref, valid, t1, t2 := e.lifetimes()
 	for i := range ias {
 		ia := &ias[i]
+		var start int
+		if why == CauseRequest && k == KindNA && e.listsForeign(sn, k, ia) {
+			// §18.3.2: "If the server finds that the prefix on one or
+			// more IP addresses in any IA ... is not appropriate for the
+			// link ..., the server MUST return the IA to the client with
+			// a Status Code option with the value NotOnLink."
+			b, start = wire.BeginIA(b, code, ia.IAID, 0, 0)
+			b = wire.AppendStatus(b, wire.StatusNotOnLink, "address not on link")
+			b = wire.EndOption(b, start)
+			continue
+		}
 		var p netip.Prefix
 		ok := false
 		if l := e.binding(k, m.ClientID, ia.IAID, sn); l != nil && l.Status != StatusAbandoned &&
@@ -224,7 +235,6 @@ func (e *Engine) assign(b []byte, in *Input, sn int, k Kind, commit bool, why Ca
 		} else {
 			p, ok = e.pick(sn, k, m.ClientID, ia.IAID, ia)
 		}
-		var start int
 		if !ok {
 			b, start = wire.BeginIA(b, code, ia.IAID, 0, 0)
 			b = wire.AppendStatus(b, none, "no resources available")

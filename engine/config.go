@@ -115,6 +115,16 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("engine: subnet %s: pool %s-%s spans more than one /64", s.Prefix, r.Start, r.End)
 			}
 		}
+		for _, r := range s.Reservations {
+			// A reserved address off the link could be leased but never
+			// renewed: renewals find bindings by the link's subnet.
+			if r.Address.IsValid() && !s.Prefix.Contains(r.Address) {
+				return fmt.Errorf("engine: subnet %s: reserved address %s outside the subnet", s.Prefix, r.Address)
+			}
+			if r.Prefix.IsValid() && r.Prefix.Masked() != r.Prefix {
+				return fmt.Errorf("engine: subnet %s: reserved prefix %s has host bits set", s.Prefix, r.Prefix)
+			}
+		}
 		for _, p := range s.PDPools {
 			if !p.Prefix.IsValid() || p.DelegatedLen < p.Prefix.Bits() || p.DelegatedLen > 128 {
 				return fmt.Errorf("engine: subnet %s: pd-pool %s: delegated-length %d must be between %d and 128", s.Prefix, p.Prefix, p.DelegatedLen, p.Prefix.Bits())

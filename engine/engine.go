@@ -71,7 +71,7 @@ const (
 	DropNoClientID DropReason = iota
 	DropServerID              // SERVERID present where forbidden, absent where required, or not ours
 	DropNoSubnet              // no subnet for the link the request came from
-	DropType                  // a message type servers don't accept
+	DropType                  // a message type servers don't accept (or a RELAY-REPL layer, or an Information-request with an IA)
 	DropNoAddrs               // CONFIRM without addresses (§18.3.3: no reply)
 	dropReasons
 

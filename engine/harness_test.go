@@ -190,6 +190,8 @@ type tester struct {
 	buf  []byte
 	xid  uint32
 	held map[heldKey][]netip.Prefix
+	// onReply, if set, sees every encoded reply.
+	onReply func(raw []byte)
 }
 
 type heldKey struct {
@@ -281,6 +283,9 @@ func (tr *tester) take(before *[dropReasons]uint64) *result {
 	rd := tr.e.Ready()
 	r := &result{events: slices.Clone(rd.Events)}
 	for _, rp := range rd.Replies {
+		if tr.onReply != nil {
+			tr.onReply(rp.Data)
+		}
 		r.replies = append(r.replies, bytes.Clone(rp.Data))
 		r.to = append(r.to, rp.To)
 	}
@@ -457,7 +462,7 @@ func formatReply(raw []byte, serverDUID []byte) string {
 	if m.HasStatus {
 		fmt.Fprintf(&sb, "%sstatus %s %q\n", ind, statusName(m.Status), m.StatusMsg)
 	}
-	printIA := func(name string, ia *wire.IA, pd bool) {
+	printIA := func(name string, ia *wire.IA) {
 		fmt.Fprintf(&sb, "%s%s iaid=%d", ind, name, ia.IAID)
 		if name != "ia_ta" {
 			fmt.Fprintf(&sb, " t1=%d t2=%d", ia.T1, ia.T2)
@@ -476,13 +481,13 @@ func formatReply(raw []byte, serverDUID []byte) string {
 		}
 	}
 	for i := 0; i < m.NumIANA; i++ {
-		printIA("ia_na", &m.IANA[i], false)
+		printIA("ia_na", &m.IANA[i])
 	}
 	for i := 0; i < m.NumIATA; i++ {
-		printIA("ia_ta", &m.IATA[i], false)
+		printIA("ia_ta", &m.IATA[i])
 	}
 	for i := 0; i < m.NumIAPD; i++ {
-		printIA("ia_pd", &m.IAPD[i], true)
+		printIA("ia_pd", &m.IAPD[i])
 	}
 	if m.DNSServers != nil {
 		fmt.Fprintf(&sb, "%sdns-servers", ind)
