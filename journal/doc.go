@@ -55,11 +55,11 @@
 //
 // uv is an unsigned varint (encoding/binary), zv a zigzag varint. Times are
 // stored as differences because they cluster: CLTT is usually the event's
-// own time, StartOfState usually CLTT, and Expires usually CLTT+Valid, so a
-// typical address lease event is about 60 bytes with a 14-byte DUID and a
-// relay link-address. Differences wrap modulo 2^64, so every int64 round
+// own time, StartOfState usually CLTT, and Expires usually CLTT+Valid, so an
+// address lease event with a 14-byte DUID-LLT and a relay link-address is
+// 68 bytes (a test holds it to that). Differences wrap modulo 2^64, so every int64 round
 // trips. In events base is the event time; in snapshot chunks base is 0.
-// Addresses are IPv6, 16 bytes; a zone is not stored.
+// Addresses are IPv6, 16 bytes (the encoder refuses IPv4 and zones).
 //
 // # Snapshot values (version 1)
 //

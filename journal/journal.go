@@ -14,9 +14,9 @@ import (
 )
 
 // DefaultSnapshotEvery is the default number of events between snapshots.
-// A restart replays at most this many events after loading the snapshot;
-// at the ~1M events/s replay rate that is about a tenth of a second, while
-// a snapshot of a large lease table costs far more than 100k appends.
+// A restart replays at most this many events after loading the snapshot
+// (a fraction of a second: replay runs at about Apply's speed), while a
+// snapshot of a large lease table costs far more than 100k appends.
 const DefaultSnapshotEvery = 100_000
 
 // formatMajorVersion pins Pebble's on-disk format. Set explicitly so a

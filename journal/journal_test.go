@@ -349,7 +349,9 @@ func TestVerify(t *testing.T) {
 	}{
 		// Before the snapshot, so Open (which checks the tail) lets it by.
 		{"deleted middle event", func(db *pebble.DB) error { return db.Delete(eventKey(321), pebble.Sync) }, 321, ErrMissingEvent},
-		{"corrupt event", func(db *pebble.DB) error { return db.Set(eventKey(123), []byte{0xde, 0xad, 0xbe, 0xef, 0, 0}, pebble.Sync) }, 123, ErrCorruptEvent},
+		{"corrupt event", func(db *pebble.DB) error {
+			return db.Set(eventKey(123), []byte{0xde, 0xad, 0xbe, 0xef, 0, 0}, pebble.Sync)
+		}, 123, ErrCorruptEvent},
 		{"event changed", func(db *pebble.DB) error {
 			// Valid, but not what was decided: the replay no longer gives
 			// the snapshot's digest.
@@ -461,4 +463,55 @@ func listing(t *testing.T, dir string) []string {
 		out = append(out, fmt.Sprintf("%s %d %v %v", e.Name(), fi.Size(), fi.Mode(), fi.ModTime()))
 	}
 	return out
+}
+
+// TestReadersWhileAppending runs Events and the watermark readers beside
+// the writer, as the replicator and the control API will (run with -race).
+func TestReadersWhileAppending(t *testing.T) {
+	j := openT(t, Options{Dir: t.TempDir(), SnapshotEvery: 500})
+	live := newEngine(t)
+	evs := newGen(14, 500, 100).events(3000)
+	done := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		defer close(errc)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			last := j.LastSeq()
+			_ = j.SnapshotDue()
+			n := uint64(0)
+			err := j.Events(1, func(seq uint64, ev *engine.Event) error {
+				n++
+				if *ev != evs[seq-1] {
+					return fmt.Errorf("seq %d: read back a different event", seq)
+				}
+				return nil
+			})
+			if err == nil && n < last {
+				err = fmt.Errorf("read %d events, %d were durable before", n, last)
+			}
+			if err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	appendAll(t, j, live, evs, 40, rand.New(rand.NewPCG(14, 14)))
+	close(done)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := j.Append(evs[:1]); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Append after Close: %v", err)
+	}
 }
