@@ -14,8 +14,10 @@ type pebbleLogger struct{ log *zap.Logger }
 
 var _ pebble.Logger = pebbleLogger{}
 
+// Infof logs at debug: Pebble narrates every WAL replay, flush and
+// compaction, which is noise to an operator.
 func (l pebbleLogger) Infof(format string, args ...any) {
-	if ce := l.log.Check(zap.InfoLevel, "pebble"); ce != nil {
+	if ce := l.log.Check(zap.DebugLevel, "pebble"); ce != nil {
 		ce.Write(zap.String("msg", fmt.Sprintf(format, args...)))
 	}
 }

@@ -258,14 +258,13 @@ func newTopo(t *testing.T) *topo {
 		ns := ns
 		t.Cleanup(func() { tp.deleteNS(ns) })
 		// No DAD (addresses usable at once), IPv6 on, loopback up.
-		tp.must("ip", "netns", "exec", ns, tool("sysctl"), "-qw",
-			"net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0",
+		tp.sysctl(ns, "net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0",
 			"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
 		tp.must("ip", "-n", ns, "link", "set", "lo", "up")
 	}
 	tp.must("ip", "link", "add", srvIf, "netns", tp.srv, "type", "veth", "peer", "name", cliIf, "netns", tp.cli)
 	for _, x := range []struct{ ns, ifc, addr string }{{tp.srv, srvIf, srvAddr}, {tp.cli, cliIf, cliAddr}} {
-		tp.must("ip", "netns", "exec", x.ns, tool("sysctl"), "-qw", "net.ipv6.conf."+x.ifc+".accept_dad=0")
+		tp.sysctl(x.ns, "net.ipv6.conf."+x.ifc+".accept_dad=0")
 		tp.must("ip", "-n", x.ns, "link", "set", x.ifc, "up")
 		tp.must("ip", "-n", x.ns, "-6", "addr", "add", x.addr+"/64", "dev", x.ifc, "nodad")
 	}
@@ -293,8 +292,21 @@ func (tp *topo) deleteNS(ns string) {
 	tp.t.Errorf("cleanup: ip netns del %s: %v", ns, err)
 }
 
-// must runs a short command in the root namespace (ip, sysctl via ip netns
-// exec) and fails the test on error.
+// sysctl sets key=value settings inside namespace ns (sysctl -w, without
+// depending on procps: /proc/sys/net belongs to the writer's namespace).
+func (tp *topo) sysctl(ns string, settings ...string) {
+	tp.t.Helper()
+	var script strings.Builder
+	for _, kv := range settings {
+		k, v, _ := strings.Cut(kv, "=")
+		fmt.Fprintf(&script, "echo %s > /proc/sys/%s && ", v, strings.ReplaceAll(k, ".", "/"))
+	}
+	script.WriteString("true")
+	tp.must("ip", "netns", "exec", ns, "/bin/sh", "-c", script.String())
+}
+
+// must runs a short command (ip, or a command inside a namespace through ip
+// netns exec) and fails the test on error.
 func (tp *topo) must(name string, args ...string) string {
 	tp.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -650,7 +662,22 @@ func checkActiveLeases(t *testing.T, s *tandemServer, ls []apiLease) (na, pd int
 	if dups > 0 {
 		t.Errorf("%d resources active more than once", dups)
 	}
+	// A client IA that already holds a lease should get that lease back
+	// (RFC 8415 §18.3), not a second one.
+	perIA := map[string]int{}
+	multi := 0
+	for _, l := range seen {
+		k := l.Kind + " " + l.DUID + " " + strconv.FormatUint(uint64(l.IAID), 10)
+		perIA[k]++
+		if perIA[k] == 2 {
+			multi++
+		}
+	}
+	if multi > 0 {
+		t.Errorf("%d client IAs hold more than one active lease of a kind (a client with a binding should get it back)", multi)
+	}
 	st := s.status(t)
+	t.Logf("server packet counters: %v", st.Packets)
 	if st.Leases.NAActive != int64(na) || st.Leases.PDActive != int64(pd) {
 		t.Errorf("/v1/status says na_active=%d pd_active=%d, /v1/leases lists %d and %d active",
 			st.Leases.NAActive, st.Leases.PDActive, na, pd)
