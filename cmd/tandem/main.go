@@ -16,6 +16,7 @@ Usage:
   tandem bench --server ADDR [flags]     load generator (see: tandem bench --help)
   tandem journal replay|verify ...        offline journal tools (see: tandem journal --help)
   tandem status [--control URL] [--json]  a running server's state
+  tandem ctl checkpoint DIR               copy a running server's data-dir (journal + DUID)
   tandem config check FILE                validate a config file
   tandem config example                   print a commented example config
   tandem config default                   print the embedded default config
@@ -42,6 +43,8 @@ func run(args []string) int {
 		return journalMain(args[1:])
 	case "status":
 		return statusMain(args[1:])
+	case "ctl":
+		return ctlMain(args[1:])
 	case "config":
 		return configMain(args[1:])
 	case "version", "--version":

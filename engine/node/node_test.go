@@ -72,6 +72,27 @@ func TestServeRestartKeepsLeases(t *testing.T) {
 		e.ForEach(func(b *engine.Binding) bool { before[b.Prefix.String()] = *b; return true })
 	})
 	digest := st.Journal.Digest
+
+	// A checkpoint taken while serving restores the same state offline.
+	cp := filepath.Join(t.TempDir(), "cp")
+	resp, err := http.Post("http://"+n.ControlAddr()+"/v1/checkpoint", "application/json", strings.NewReader(`{"dir":"`+cp+`"}`))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("checkpoint: %v %v", err, resp.Status)
+	}
+	resp.Body.Close()
+	cj, err := journal.Open(journal.Options{Dir: filepath.Join(cp, "journal"), ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ce, _ := journal.NewToolEngine()
+	if _, err := cj.Restore(ce); err != nil {
+		t.Fatal(err)
+	}
+	cj.Close()
+	if got := fmt.Sprintf("%016x", ce.Digest()); got != digest {
+		t.Fatalf("checkpoint digest %s, live %s", got, digest)
+	}
+
 	if err := n.Stop(); err != nil {
 		t.Fatal(err)
 	}
