@@ -1,0 +1,263 @@
+package engine
+
+import (
+	"net/netip"
+
+	"github.com/tandemdhcp/tandem/netio/wire"
+)
+
+// Receiving a BNDUPD (RFC 8156 §7.5.3–§7.5.5): decide whether the
+// partner's view of one lease is better than ours, and if so what we keep.
+//
+// The decision is a pure function of the local record, the received one
+// and now, so both servers, given the same two records, agree on which one
+// wins: the one with the later client interaction, with ties (±5 s) going
+// to the record already stored. The replicator turns the status into the
+// BNDREPLY's per-lease STATUS_CODE; the engine applies Accepted as an event
+// (journaled before the BNDREPLY leaves, §7.5.2).
+
+// TimeSlack is how far apart two times may be and still count as the same
+// time (RFC 8156 §7.5.1): the servers' clocks are only kept within about
+// 5 s of each other. "Later" in every comparison below means later by more
+// than this.
+const TimeSlack = 5
+
+// later reports whether a is later than b by more than TimeSlack.
+func later(a, b int64) bool { return a > b+TimeSlack }
+
+// LocalLease is what the receiver knows of the lease a BNDUPD names. Once
+// Binding embeds FOTimes this becomes `type LocalLease = Binding`.
+type LocalLease struct {
+	Binding
+	FOTimes
+}
+
+// UpdForm is which of the two BNDUPD forms carried a lease.
+type UpdForm uint8
+
+const (
+	FormMissing UpdForm = iota // neither: MissingBindingInformation
+	FormClient                 // an IAADDR or IAPREFIX inside CLIENT_DATA
+	FormPrefix                 // a top-level IAPREFIX: a delegable prefix with no client
+)
+
+// ReceivedLease is one lease of a received BNDUPD, decoded by the
+// replicator and converted to local Unix seconds. A zero time means the
+// option was absent (no real absolute time is the Unix epoch).
+type ReceivedLease struct {
+	Form   UpdForm
+	Kind   Kind
+	Prefix netip.Prefix // the address as a /128, or the prefix
+	DUID   string       // CLIENTID; "" when absent
+	IAID   uint32
+	Status Status // F_BINDING_STATUS; 0 when absent
+
+	Preferred, Valid uint32 // the lifetimes the partner gave the client
+
+	BaseTime int64 // LQ_BASE_TIME
+	// CLTT is LQ_BASE_TIME − CLT_TIME in this server's time context (the
+	// replicator's skew correction, if any, applied); RawCLTT is the same
+	// without correction, stored as partner-raw-clt-time. Both 0 when
+	// CLT_TIME is absent.
+	CLTT, RawCLTT int64
+
+	StartOfState    int64 // F_START_TIME_OF_STATE
+	StateExpiration int64 // F_STATE_EXPIRATION_TIME
+	PartnerLifetime int64 // F_PARTNER_LIFETIME
+	PartnerRawCLTT  int64 // F_PARTNER_RAW_CLT_TIME: our own CLTT, echoed
+	ExpirationTime  int64 // F_EXPIRATION_TIME
+
+	// UnknownVPN is set when a VSS option names a VPN this server does not
+	// serve (tandem serves only the global VPN, so any VSS option).
+	UnknownVPN bool
+	// Configured is set when the resource lies in one of this failover
+	// endpoint's pools. It must be looked up and set: the zero value
+	// rejects, so a forgotten lookup cannot import foreign leases.
+	Configured bool
+}
+
+// sameClient reports whether the update names the client (DUID and IAID)
+// of the local record. RFC 8156 §5.6: "AddressInUse … held by a different
+// client, or the same client under a different IAID".
+func (u *ReceivedLease) sameClient(l *LocalLease) bool {
+	return u.DUID == l.DUID && u.IAID == l.IAID
+}
+
+// tUpd is t_upd of §7.5.4: for ACTIVE, EXPIRED and RELEASED the client's
+// last transaction if sent, else the start of the state; for the others
+// the later of the two.
+func (u *ReceivedLease) tUpd() int64 {
+	switch u.Status {
+	case StatusActive, StatusExpired, StatusReleased:
+		if u.CLTT != 0 {
+			return u.CLTT
+		}
+		return u.StartOfState
+	}
+	return max(u.CLTT, u.StartOfState)
+}
+
+// tDB is t_db of §7.5.4: the local CLTT if known, else the start of the
+// state.
+func (l *LocalLease) tDB() int64 {
+	if l.CLTT != 0 {
+		return l.CLTT
+	}
+	return l.StartOfState
+}
+
+// missing reports whether u lacks what §7.4 says a BNDUPD MUST carry, or
+// what processing needs: the resource, a binding status, LQ_BASE_TIME,
+// START_TIME_OF_STATE, a CLIENTID in the client form (and a client at all
+// for ACTIVE), and for ACTIVE, whose status always times out, the
+// partner-lifetime and state-expiration-time that the MCLT and reuse rules
+// depend on.
+func (u *ReceivedLease) missing() bool {
+	switch {
+	case u.Form == FormMissing, !u.Prefix.IsValid(),
+		u.Status == 0, u.Status > StatusReset,
+		u.BaseTime == 0, u.StartOfState == 0,
+		u.Form == FormClient && u.DUID == "",
+		u.Form == FormPrefix && u.Status == StatusActive:
+		return true
+	case u.Status == StatusActive:
+		return u.PartnerLifetime == 0 || u.StateExpiration == 0
+	}
+	return false
+}
+
+// DecideBndUpd decides whether to accept one received lease (RFC 8156
+// §7.5.3, §7.5.4). local is this server's record of the resource, nil when
+// it has none (then any well-formed, configured update is accepted: it is
+// news). status is 0 on acceptance, else the STATUS_CODE for the BNDREPLY.
+//
+// The table (rows: local status, columns: received status):
+//
+//	                ACTIVE     EXPIRED  RELEASED  FREE/F-BACKUP  RESET/ABANDONED
+//	ACTIVE          accept(3)  time(1)  accept    time(1)        accept
+//	RESET           time(2)    accept   accept    accept         accept
+//	any other       accept     accept   accept    accept         accept
+//
+//	accept:    accept if t_upd is later than t_db
+//	time(1):   accept if now is later than the local state-expiration-time
+//	time(2):   accept if the received CLTT is later than the local start-time-of-state
+//	accept(3): same client: accept; different client: accept if time(2)
+//	           holds or this server is the secondary, else AddressInUse
+//
+// Rejections other than AddressInUse are OutdatedBindingInformation.
+//
+// One case the table leaves open, resolved here: an "accept" cell with the
+// same status and client and equal times (±5 s) is a duplicate, typically
+// a BNDUPD resent after a connection dropped before its BNDREPLY arrived,
+// or both servers expiring the same lease. A literal reading rejects it as
+// outdated; then the sender's EXPIRED or RELEASED would never be acked and
+// the lease would never become free. Accepting it changes nothing, so we
+// accept.
+func DecideBndUpd(local *LocalLease, upd *ReceivedLease, now int64, weAreSecondary bool) (accept bool, status uint16) {
+	if upd.missing() {
+		return false, wire.StatusMissingBindingInformation
+	}
+	if upd.UnknownVPN || !upd.Configured {
+		return false, wire.StatusConfigurationConflict
+	}
+	if local == nil {
+		return true, 0
+	}
+	time1 := func() bool { return later(now, local.StateExpiration) }
+	time2 := func() bool { return upd.CLTT != 0 && later(upd.CLTT, local.StartOfState) }
+	ok := false
+	switch {
+	case local.Status == StatusActive && upd.Status == StatusActive: // accept(3)
+		switch {
+		case upd.sameClient(local), time2(), weAreSecondary:
+			return true, 0
+		}
+		return false, wire.StatusAddressInUse
+	case local.Status == StatusActive &&
+		(upd.Status == StatusExpired || upd.Status == StatusFree || upd.Status == StatusFreeBackup):
+		ok = time1()
+	case local.Status == StatusReset && upd.Status == StatusActive:
+		ok = time2()
+	default: // accept
+		tu, td := upd.tUpd(), local.tDB()
+		ok = later(tu, td) ||
+			upd.Status == local.Status && upd.sameClient(local) && !later(td, tu)
+	}
+	if ok {
+		return true, 0
+	}
+	return false, wire.StatusOutdatedBindingInfo
+}
+
+// AfterDecision returns a lease's PartnerNeedsUpdate flag after a decision
+// on the partner's BNDUPD for it, and whether this server may send its own
+// BNDUPD for the lease right after the BNDREPLY (RFC 8156 §7.5.4).
+//
+// Only an Outdated rejection sets the flag; nothing else changes it. The
+// immediate re-send is allowed only when the flag was clear: if it was
+// already set, the two servers have just disagreed twice, and the update
+// waits for the next periodic scan, so they cannot storm each other.
+func AfterDecision(flag, accepted bool, status uint16) (newFlag, sendNow bool) {
+	if accepted || status != wire.StatusOutdatedBindingInfo {
+		return flag, false
+	}
+	return true, !flag
+}
+
+// Accepted returns the local record after accepting upd (RFC 8156 §7.5.5).
+// local may be nil (no record yet).
+//
+// Failover times, as the RFC says:
+//
+//	BINDING_STATUS         → status (and the client, the lifetimes given)
+//	START_TIME_OF_STATE    → start-time-of-state
+//	STATE_EXPIRATION_TIME  → state-expiration-time
+//	PARTNER_LIFETIME       → expiration-time (what we now ack)
+//	base − CLT_TIME (raw)  → partner-raw-clt-time
+//	PARTNER_RAW_CLT_TIME   → CLTT, only if later
+//	EXPIRATION_TIME        → partner-lifetime, only if later
+//
+// PARTNER_LIFETIME and the CLT times, when absent from the update (the
+// status has no timeout, or there was no client contact), leave the local
+// values alone: an older, larger expiration-time only makes the CI cap and
+// PARTNER-DOWN reuse more careful. STATE_EXPIRATION_TIME always replaces
+// (absent: the new status does not time out). Our CLTT moves only on the
+// partner's echo of it: the partner's own client contact is
+// partner-raw-clt-time.
+//
+// The client's expiry (Binding.Expires, which drives expiry) is set for an
+// ACTIVE update: the partner's CLTT + valid lifetime, or its
+// state-expiration-time when CLT_TIME was not sent. PartnerNeedsUpdate is
+// kept (§7.5.4: only an Outdated rejection changes it).
+func Accepted(local *LocalLease, upd *ReceivedLease) LocalLease {
+	var n LocalLease
+	if local != nil {
+		n = *local
+	}
+	if local != nil && !upd.sameClient(local) {
+		n.Link, n.RemoteID = netip.Addr{}, "" // where the old client was seen
+	}
+	n.Kind, n.Prefix, n.Status, n.StartOfState = upd.Kind, upd.Prefix, upd.Status, upd.StartOfState
+	if upd.Form == FormClient {
+		n.DUID, n.IAID, n.Preferred, n.Valid = upd.DUID, upd.IAID, upd.Preferred, upd.Valid
+	} else {
+		n.DUID, n.IAID = "", 0
+	}
+	if upd.Status == StatusActive {
+		if upd.CLTT != 0 {
+			n.Expires = upd.CLTT + int64(upd.Valid)
+		} else {
+			n.Expires = upd.StateExpiration
+		}
+	}
+	n.StateExpiration = upd.StateExpiration // 0: the new status does not time out
+	if upd.PartnerLifetime != 0 {
+		n.ExpirationTime = upd.PartnerLifetime
+	}
+	if upd.RawCLTT != 0 {
+		n.PartnerRawCLTT = upd.RawCLTT
+	}
+	n.CLTT = max(n.CLTT, upd.PartnerRawCLTT)
+	n.PartnerLifetime = max(n.PartnerLifetime, upd.ExpirationTime)
+	return n
+}
