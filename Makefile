@@ -16,7 +16,7 @@ GO         ?= go
 BIN        ?= bin/tandem
 FUZZTIME   ?= 30s
 TESTTIMEOUT ?= 20m
-RACE_PKGS  ?= ./engine/... ./journal/... ./netio/...
+RACE_PKGS  ?= ./engine/... ./journal/... ./netio/... ./replicate/...
 
 # tool → Debian package, for what the tests need.
 DEB_TOOLS := dhclient:isc-dhcp-client perfdhcp:kea-admin ip:iproute2 curl:curl tcpdump:tcpdump

@@ -1,8 +1,45 @@
 // Package replicate is the failover partner link of RFC 8156: TCP port 647
-// with 2-byte length framing, CONNECT/CONNECTREPLY/STATE/CONTACT, and the
-// lazy BNDUPD stream that tails the journal from the partner's acked cursor.
+// (optionally mutual TLS), 2-byte length framing, the CONNECT exchange,
+// STATE, CONTACT keepalives and DISCONNECT. It hands every other message to
+// the serving loop and sends what the serving loop gives it; it never
+// touches engine state.
 //
-// It is not built yet: tandem currently runs standalone. The engine's lease
-// records already carry RFC 8156 binding statuses and what a BNDUPD needs,
-// so this package plugs in beside the serving loop without a new lease model.
+// # Connection sequence
+//
+//	primary (dials, backs off)                secondary (listens, checks peer address)
+//	  ── TCP connect ─────────────────────────▶  address not allowed → close, counted
+//	  ── TLS handshake (optional) ────────────▶  no verified client cert → close, counted
+//	  ── CONNECT version, MCLT, keepalive, ───▶  name, version, skew > 5 s, flags checked;
+//	     max-unacked, flags, name                refusal: CONNECTREPLY(status), close
+//	  ◀── CONNECTREPLY (MCLT echoed) + STATE ──  adopts the primary's MCLT
+//	  version, MCLT, flags checked; mismatch:
+//	  DISCONNECT(status), close
+//	  ── STATE ───────────────────────────────▶
+//	  ◀─────── Up event on both sides: messages flow both ways ────────▶
+//	  CONTACT after partner-keepalive/4 with nothing sent; down after keepalive with nothing received
+//	  ── DISCONNECT(ServerShuttingDown) on Close ─▶ partner reports Down with that status
+//
+// Frames are a 2-byte length (not counting itself), the 8-byte failover
+// header (type, xid, sent-time) and options; wire.FailoverMsg decodes them
+// and wire.BeginFrame/EndFrame build them. FrameReader and FrameWriter move
+// them over a stream without allocating per frame.
+//
+// # Interface to the serving loop
+//
+// Start returns a Link. Events delivers Up (with the partner's parameters),
+// Message (a copy of each STATE, BNDUPD, BNDREPLY, UPDREQ, UPDREQALL,
+// UPDDONE, POOLREQ and POOLRESP) and Down (with the reason and status). Send
+// queues a framed message without blocking (bounded, fails when full or
+// down); SetLocalState sets what STATE says. Stats exposes counters and the
+// averaged clock skew. Pipe is an in-memory transport for tests and
+// simulations.
+//
+// # Still to come: the BNDUPD stream
+//
+// The lazy BNDUPD stream (ARCHITECTURE.md rule 4) plugs into the session
+// writer: it tails the journal from the partner's acked cursor up to the
+// durable watermark, encodes BNDUPDs straight into the FrameWriter's tail
+// within the partner's MAX_UNACKED_BNDUPD window (Partner.MaxUnacked), and
+// learns of acks from BNDREPLY Message events routed back to it. Until
+// then the serving loop sends through Send.
 package replicate

@@ -1,0 +1,564 @@
+package replicate
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tandemdhcp/tandem/netio/wire"
+)
+
+// EventKind says what an Event reports.
+type EventKind uint8
+
+const (
+	// EventUp: CONNECT and CONNECTREPLY were exchanged and accepted and our
+	// STATE has been written. Communications become "OK" (RFC 8156 §6.1)
+	// when the partner's STATE arrives, as the next EventMessage.
+	EventUp EventKind = iota + 1
+	// EventDown: a connection ended — one that was up (WasUp), or, on the
+	// primary, one refused or failed during the CONNECT exchange (the
+	// secondary refuses before a connection becomes a session, and only
+	// counts and logs it). The serving loop treats Downs idempotently.
+	EventDown
+	// EventMessage: a message from the partner other than the link's own
+	// CONNECT, CONNECTREPLY, DISCONNECT and CONTACT.
+	EventMessage
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventUp:
+		return "up"
+	case EventDown:
+		return "down"
+	case EventMessage:
+		return "message"
+	}
+	return "unknown"
+}
+
+// Event is what the link reports to the serving loop. For one connection
+// the order is Up, Messages in arrival order, Down.
+type Event struct {
+	Kind EventKind
+
+	// Up: the partner's parameters and the relationship's MCLT.
+	Partner Partner
+
+	// Down: why, the status code that ended it (sent by either side: a
+	// DISCONNECT, a refusing CONNECTREPLY, or one we sent; 0 for a broken
+	// or silent connection), and whether the connection had come up.
+	Reason string
+	Status uint16
+	WasUp  bool
+
+	// Message: its type and a copy of it without the 2-byte frame length,
+	// ready for wire.FailoverMsg.Decode. The serving loop owns the copy.
+	Type wire.MsgType
+	Msg  []byte
+}
+
+// Stats are the link's counters. Counters only grow for the Link's life.
+type Stats struct {
+	Connected bool
+	Partner   Partner       // from the latest CONNECT exchange
+	Skew      time.Duration // partner clock minus ours, averaged over recent messages
+
+	FramesIn, FramesOut uint64
+	Connects            uint64 // connections that came up
+	Reconnects          uint64 // of those, all but the first
+	DialFailures        uint64 // primary: dials and TLS handshakes that failed
+	RefusedPeers        uint64 // secondary: connections from addresses not allowed
+	RefusedTLS          uint64 // secondary: TLS handshakes refused (no or unverifiable client certificate)
+	RefusedConnects     uint64 // CONNECTs we refused (secondary) or CONNECTREPLYs refused by either side (primary)
+	QueueFull           uint64 // Sends refused because the queue was full
+}
+
+// Send errors.
+var (
+	ErrNotConnected = errors.New("replicate: partner link is not up")
+	ErrQueueFull    = errors.New("replicate: send queue full")
+	ErrClosed       = errors.New("replicate: link closed")
+	ErrBadFrame     = errors.New("replicate: Send takes exactly one framed failover message")
+	ErrLinkOwned    = errors.New("replicate: CONNECT, CONNECTREPLY, DISCONNECT and CONTACT are the link's own")
+)
+
+// skewSamples is the moving-average window for Stats.Skew: recent enough to
+// follow a clock step within a minute of CONTACTs, long enough that one
+// message delayed across a second boundary moves the average by a sixteenth.
+const skewSamples = 16
+
+// Link is one failover relationship's connection to its partner.
+//
+// Design (after hashicorp/raft's net transport): one manager goroutine dials
+// (primary) or takes accepted connections (secondary) and runs one session
+// at a time. A session does the CONNECT exchange inline, then reads frames
+// on the manager goroutine while a writer goroutine drains the send queue —
+// so a slow partner stops our writes, never our reads, and acks keep
+// arriving while a catch-up stream is being sent. The serving loop sees
+// only Events and calls Send; nothing here touches engine state.
+//
+// The send queue is two byte buffers swapped under a mutex: Send copies a
+// frame into the pending one, the writer swaps it out and writes the whole
+// batch with one syscall per DefaultBatch bytes. Both buffers live for the
+// Link's life, so steady-state sending allocates nothing.
+type Link struct {
+	cfg       Config
+	log       *zap.Logger
+	events    chan Event
+	ctx       context.Context // canceled by Close
+	cancel    context.CancelFunc
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+	ln        net.Listener
+	incoming  chan *accepted // secondary: the next admitted connection
+	serverTLS *tls.Config
+	clientTLS *tls.Config
+	xid       atomic.Uint32
+
+	cur atomic.Pointer[session]
+
+	mu      sync.Mutex // guards the fields below
+	local   LocalState
+	partner Partner
+	closed  bool
+
+	// Owned by the manager goroutine and the session it runs; reused
+	// across connections.
+	fr         *FrameReader
+	fw         *FrameWriter
+	qa, qb     []byte
+	skewRing   [skewSamples]int64
+	skewN      int
+	skewWarned bool
+	msg        wire.FailoverMsg // decoded CONNECT, CONNECTREPLY, DISCONNECT
+
+	connected                                   atomic.Bool
+	skew                                        atomic.Int64
+	framesIn, framesOut, connects, dialFailures atomic.Uint64
+	refusedPeers, refusedTLS, refusedConnects   atomic.Uint64
+	queueFull                                   atomic.Uint64
+
+	// silent is a test hook: while set the writer drops everything,
+	// CONTACTs included, as a partner that hung would.
+	silent atomic.Bool
+}
+
+// Start validates cfg, starts listening (secondary) and begins connecting
+// (primary). It fails only on configuration or listen errors; an absent
+// partner is reported through Events.
+func Start(cfg Config) (*Link, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	role := "secondary"
+	if cfg.Primary {
+		role = "primary"
+	}
+	l := &Link{
+		cfg:      cfg,
+		log:      cfg.Logger.With(zap.String("relationship", cfg.Name), zap.String("role", role)),
+		events:   make(chan Event, cfg.EventBuffer),
+		incoming: make(chan *accepted, 1),
+		local:    cfg.State,
+		fr:       NewFrameReader(nil, 0, cfg.MaxFrame),
+		fw:       NewFrameWriter(nil, cfg.Batch),
+		qa:       make([]byte, 0, 4096),
+		qb:       make([]byte, 0, 4096),
+	}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	if cfg.TLS != nil {
+		if cfg.Primary {
+			l.clientTLS = cfg.TLS.Clone()
+			if l.clientTLS.ServerName == "" && cfg.Peer.IsValid() {
+				l.clientTLS.ServerName = cfg.Peer.Addr().String()
+			}
+		} else {
+			l.serverTLS = cfg.TLS.Clone()
+			l.serverTLS.ClientAuth = tls.RequireAndVerifyClientCert
+		}
+		for _, t := range []*tls.Config{l.clientTLS, l.serverTLS} {
+			if t != nil && t.MinVersion < tls.VersionTLS12 {
+				t.MinVersion = tls.VersionTLS12
+			}
+		}
+	}
+	if cfg.Primary {
+		l.wg.Add(1)
+		go l.runPrimary()
+		return l, nil
+	}
+	l.ln = cfg.Listener
+	if l.ln == nil {
+		ln, err := net.Listen("tcp", cfg.Listen.String())
+		if err != nil {
+			return nil, fmt.Errorf("replicate: listen: %w", err)
+		}
+		l.ln = ln
+	}
+	if len(cfg.AllowedPeers) == 0 && !cfg.Peer.IsValid() {
+		l.log.Warn("failover listener accepts connections from any address; set AllowedPeers or Peer")
+	}
+	l.log.Info("failover listener up", zap.Stringer("addr", l.ln.Addr()))
+	l.wg.Add(2)
+	go l.acceptLoop()
+	go l.runSecondary()
+	return l, nil
+}
+
+// Events delivers Up, Down and Message events. It is closed after Close.
+// The serving loop must keep reading it: a full channel stops the reader.
+func (l *Link) Events() <-chan Event { return l.events }
+
+// Addr is the secondary's listening address (useful with port 0).
+func (l *Link) Addr() netip.AddrPort {
+	if l.ln == nil {
+		return netip.AddrPort{}
+	}
+	return addrPortOf(l.ln.Addr())
+}
+
+// NextXID returns a fresh 24-bit transaction id, unique among this link's
+// outstanding messages until it wraps after 16M messages. The link's own
+// messages take theirs from the same counter.
+func (l *Link) NextXID() uint32 { return l.xid.Add(1) & 0xffffff }
+
+// Send queues one framed failover message (wire.BeginFrame … EndFrame) for
+// the partner. It copies the frame and never blocks on the network: it
+// fails with ErrNotConnected unless the link is up, and with ErrQueueFull
+// when Config.SendQueue bytes are already waiting. The sent-time is
+// restamped as the frame leaves (RFC 8156 §5.2: as late as possible).
+func (l *Link) Send(frame []byte) error {
+	if len(frame) < 2+wire.FailoverHeaderLen || int(frame[0])<<8|int(frame[1]) != len(frame)-2 {
+		return ErrBadFrame
+	}
+	switch t := wire.MsgType(frame[2]); {
+	case t < wire.BndUpd || t > wire.Contact:
+		return ErrBadFrame
+	case t == wire.Connect || t == wire.ConnectReply || t == wire.Disconnect || t == wire.Contact:
+		return ErrLinkOwned
+	}
+	s := l.cur.Load()
+	if s == nil {
+		if l.ctx.Err() != nil {
+			return ErrClosed
+		}
+		return ErrNotConnected
+	}
+	return s.enqueue(frame)
+}
+
+// SetLocalState sets what STATE carries: sent now if the link is up, and
+// after every future CONNECT exchange. startOfState is Unix seconds.
+func (l *Link) SetLocalState(state, flags uint8, startOfState int64) {
+	ls := LocalState{State: state, Flags: flags, StartOfState: startOfState}
+	l.mu.Lock()
+	l.local = ls
+	l.mu.Unlock()
+	if s := l.cur.Load(); s != nil {
+		s.enqueueState(ls)
+	}
+}
+
+// Stats returns a snapshot of the counters.
+func (l *Link) Stats() Stats {
+	l.mu.Lock()
+	p := l.partner
+	l.mu.Unlock()
+	c := l.connects.Load()
+	return Stats{
+		Connected:       l.connected.Load(),
+		Partner:         p,
+		Skew:            time.Duration(l.skew.Load()),
+		FramesIn:        l.framesIn.Load(),
+		FramesOut:       l.framesOut.Load(),
+		Connects:        c,
+		Reconnects:      max(c, 1) - 1,
+		DialFailures:    l.dialFailures.Load(),
+		RefusedPeers:    l.refusedPeers.Load(),
+		RefusedTLS:      l.refusedTLS.Load(),
+		RefusedConnects: l.refusedConnects.Load(),
+		QueueFull:       l.queueFull.Load(),
+	}
+}
+
+// Close sends DISCONNECT(ServerShuttingDown) if the link is up, closes the
+// connection and the listener, waits for the link's goroutines and closes
+// Events. It is safe to call more than once.
+func (l *Link) Close() error {
+	l.closeOnce.Do(func() {
+		l.mu.Lock()
+		l.closed = true
+		l.mu.Unlock()
+		if s := l.cur.Load(); s != nil {
+			s.stop("link closed", wire.StatusServerShuttingDown,
+				&refusal{wire.StatusServerShuttingDown, "server shutting down"})
+		}
+		l.cancel()
+		if l.ln != nil {
+			l.ln.Close()
+		}
+		l.wg.Wait()
+		for {
+			select {
+			case a := <-l.incoming:
+				a.conn.Close()
+				continue
+			default:
+			}
+			break
+		}
+		close(l.events)
+		l.log.Info("failover link closed")
+	})
+	return nil
+}
+
+// emit delivers an event, giving up only when the link is closing (and
+// then only if the channel is full).
+func (l *Link) emit(ev Event) {
+	select {
+	case l.events <- ev:
+		return
+	default:
+	}
+	select {
+	case l.events <- ev:
+	case <-l.ctx.Done():
+	}
+}
+
+// sleep waits d or until Close; false means closing.
+func (l *Link) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-l.ctx.Done():
+		return false
+	}
+}
+
+// runPrimary dials the secondary, runs the session, and dials again after
+// an exponentially growing, jittered delay (RFC 8156 §6.1: retry
+// periodically, back off after a refusal or DISCONNECT). The delay starts
+// over after a connection that came up.
+func (l *Link) runPrimary() {
+	defer l.wg.Done()
+	attempt := 0
+	for l.ctx.Err() == nil {
+		conn, err := l.dial()
+		if err != nil {
+			l.dialFailures.Add(1)
+			lvl := zap.DebugLevel
+			if attempt == 0 {
+				lvl = zap.WarnLevel
+			}
+			if ce := l.log.Check(lvl, "failover partner unreachable"); ce != nil {
+				ce.Write(zap.Stringer("peer", l.cfg.Peer), zap.Int("attempt", attempt), zap.Error(err))
+			}
+		} else if l.runSession(conn, nil) {
+			attempt = 0
+		}
+		if !l.sleep(l.cfg.backoff(attempt)) {
+			return
+		}
+		attempt++
+	}
+}
+
+func (l *Link) dial() (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(l.ctx, handshakeTimeout)
+	defer cancel()
+	var conn net.Conn
+	var err error
+	if l.cfg.Dial != nil {
+		conn, err = l.cfg.Dial(ctx)
+	} else {
+		var d net.Dialer
+		conn, err = d.DialContext(ctx, "tcp", l.cfg.Peer.String())
+	}
+	if err != nil || l.clientTLS == nil {
+		return conn, err
+	}
+	tc := tls.Client(conn, l.clientTLS)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("TLS: %w", err)
+	}
+	return tc, nil
+}
+
+// acceptLoop admits the secondary's connections: only from allowed
+// addresses (RFC 8156 §6.1), with TLS only after a verified client
+// certificate, and only with an acceptable CONNECT. Admission runs per
+// connection, so a stalled handshake does not hold up the partner's real
+// reconnect, and nothing short of a valid CONNECT disturbs an up session.
+func (l *Link) acceptLoop() {
+	defer l.wg.Done()
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			if l.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			l.log.Warn("failover accept", zap.Error(err))
+			if !l.sleep(50 * time.Millisecond) {
+				return
+			}
+			continue
+		}
+		remote := addrPortOf(c.RemoteAddr())
+		if !l.cfg.allowed(remote.Addr()) {
+			l.refusedPeers.Add(1)
+			l.log.Warn("refused failover connection from an address with no relationship",
+				zap.Stringer("remote", remote))
+			c.Close()
+			continue
+		}
+		l.wg.Add(1)
+		go l.admit(c, remote)
+	}
+}
+
+// accepted is a connection whose CONNECT the secondary accepted, on its
+// way to the manager goroutine, which answers it.
+type accepted struct {
+	conn    net.Conn
+	partner Partner
+	xid     uint32 // the CONNECT's, echoed by CONNECTREPLY
+	mclt    uint32 // the primary's, echoed and adopted
+}
+
+func (l *Link) admit(c net.Conn, remote netip.AddrPort) {
+	defer l.wg.Done()
+	log := l.log.With(zap.Stringer("remote", remote))
+	ctx, cancel := context.WithTimeout(l.ctx, handshakeTimeout)
+	defer cancel()
+	stopWatch := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	defer stopWatch()
+	if l.serverTLS != nil {
+		tc := tls.Server(c, l.serverTLS)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			l.refusedTLS.Add(1)
+			log.Warn("refused failover connection: TLS handshake failed", zap.Error(err))
+			c.Close()
+			return
+		}
+		c = tc
+	}
+	// Read exactly the CONNECT: the primary sends nothing more until it
+	// has our CONNECTREPLY, and the session's reader starts after it.
+	var m wire.FailoverMsg
+	msg, err := readFrame(c, l.cfg.MaxFrame)
+	if err == nil {
+		l.framesIn.Add(1)
+		err = m.Decode(msg)
+	}
+	if err != nil {
+		log.Info("failover connection closed before a CONNECT", zap.Error(err))
+		c.Close()
+		return
+	}
+	p, r := checkConnect(&l.cfg, &m, l.cfg.Now())
+	if r != nil {
+		l.refusedConnects.Add(1)
+		log.Warn("refused failover CONNECT", zap.Uint16("status", r.status), zap.String("reason", r.reason))
+		if _, err := c.Write(appendConnectReply(nil, &l.cfg, m.XID, l.sentTime(), 0, r.status, r.reason)); err == nil {
+			l.framesOut.Add(1)
+		}
+		c.Close()
+		return
+	}
+	if !stopWatch() || c.SetDeadline(time.Time{}) != nil {
+		c.Close()
+		return
+	}
+	p.Addr = remote
+	a := &accepted{conn: c, partner: p, xid: m.XID, mclt: m.MCLT}
+	l.mu.Lock()
+	closed := l.closed
+	l.mu.Unlock()
+	if closed {
+		c.Close()
+		return
+	}
+	// A valid CONNECT means the partner has given up any older connection
+	// (it restarted, or its side of the old one died first): replace ours
+	// rather than make it wait out our keepalive.
+	if s := l.cur.Load(); s != nil {
+		s.stop("replaced by a new connection from the partner", 0, nil)
+	}
+	for {
+		select {
+		case l.incoming <- a:
+			return
+		default:
+		}
+		select {
+		case old := <-l.incoming:
+			old.conn.Close()
+		default:
+		}
+	}
+}
+
+// readFrame reads exactly one frame, for the CONNECT before a session owns
+// the connection.
+func readFrame(c net.Conn, maxFrame int) ([]byte, error) {
+	var hdr [2]byte
+	if _, err := io.ReadFull(c, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := int(hdr[0])<<8 | int(hdr[1])
+	switch {
+	case n < wire.FailoverHeaderLen:
+		return nil, ErrFrameShort
+	case n > maxFrame:
+		return nil, ErrFrameLarge
+	}
+	msg := make([]byte, n)
+	if _, err := io.ReadFull(c, msg); err != nil {
+		return nil, err
+	}
+	if t := wire.MsgType(msg[0]); t < wire.BndUpd || t > wire.Contact {
+		return nil, ErrFrameType
+	}
+	return msg, nil
+}
+
+func (l *Link) runSecondary() {
+	defer l.wg.Done()
+	for {
+		select {
+		case a := <-l.incoming:
+			l.runSession(a.conn, a)
+		case <-l.ctx.Done():
+			return
+		}
+	}
+}
+
+// addrPortOf converts a net.Addr from a TCP or in-memory connection.
+func addrPortOf(a net.Addr) netip.AddrPort {
+	if t, ok := a.(*net.TCPAddr); ok {
+		ap := t.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	if a == nil {
+		return netip.AddrPort{}
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
