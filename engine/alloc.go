@@ -32,6 +32,7 @@ type subnet struct {
 	resDUID map[string]*Reservation // reservations by DUID
 	resNA   map[netip.Addr]string   // reserved address → DUID
 	resPD   map[netip.Addr]string   // reserved prefix address → DUID
+	rel     int                     // index of its failover relationship; -1 = standalone
 }
 
 // addrPool is an inclusive range inside one /64: hi is the shared upper 64
@@ -199,7 +200,10 @@ func (e *Engine) usable(sn int, k Kind, p netip.Prefix, duid []byte, iaid uint32
 	case StatusActive:
 		return l.DUID == string(duid) && l.IAID == iaid
 	}
-	return true // EXPIRED, RELEASED, FREE: reusable
+	if l.DUID == string(duid) && l.IAID == iaid {
+		return true // its own client's record: not reuse
+	}
+	return e.reusable(l) // EXPIRED, RELEASED, FREE: reusable (failover: when ReusableAt says)
 }
 
 // pick chooses a resource for a client IA that has no usable binding in
@@ -223,14 +227,14 @@ func (e *Engine) pick(sn int, k Kind, duid []byte, iaid uint32, ia *wire.IA) (ne
 		if k == KindNA {
 			for i := 0; i < ia.NumAddrs; i++ {
 				p := netip.PrefixFrom(ia.Addrs[i].Addr, 128)
-				if s.inPools(k, p) && e.usable(sn, k, p, duid, iaid) && e.unclaimed(k, p, duid, iaid) {
+				if s.inPools(k, p) && e.usable(sn, k, p, duid, iaid) && e.unclaimed(k, p, duid, iaid) && e.mayTake(k, p) {
 					return p, true
 				}
 			}
 		} else {
 			for i := 0; i < ia.NumPrefixes; i++ {
 				p := ia.Prefixes[i].Prefix
-				if !p.Addr().IsUnspecified() && s.inPools(k, p) && e.usable(sn, k, p, duid, iaid) && e.unclaimed(k, p, duid, iaid) {
+				if !p.Addr().IsUnspecified() && s.inPools(k, p) && e.usable(sn, k, p, duid, iaid) && e.unclaimed(k, p, duid, iaid) && e.mayTake(k, p) {
 					return p, true
 				}
 			}
@@ -240,27 +244,50 @@ func (e *Engine) pick(sn int, k Kind, duid []byte, iaid uint32, ia *wire.IA) (ne
 	// then, if the pools have none, EXPIRED and RELEASED ones remembered
 	// for other clients (ReclaimAfter: "another client may take the
 	// resource sooner if the pool needs it").
-	for pass := 0; pass < 2; pass++ {
-		fresh := pass == 0
-		if k == KindNA {
-			for pi := range s.pools {
-				pool := &s.pools[pi]
+	//
+	// In a failover relationship the address probe is moved onto this
+	// server's half (OwnedOffset: deterministic, and no tries spent on the
+	// partner's addresses); in PARTNER-DOWN, once the partner's pool is
+	// usable, a second round takes any address (own half exhausted first,
+	// RFC 8156 §4.2.2). Prefixes: mayTake (the primary's whole pd-pool).
+	if e.fo.rel >= 0 && k == KindPD && !e.fo.primary && !e.fo.partnerUsable {
+		return netip.Prefix{}, false // no prefix is the secondary's yet
+	}
+	split := e.fo.rel >= 0 && k == KindNA
+	rounds := 1
+	if split && e.fo.partnerUsable {
+		rounds = 2
+	}
+	for round := 0; round < rounds; round++ {
+		own := split && round == 0
+		for pass := 0; pass < 2; pass++ {
+			fresh := pass == 0
+			if k == KindNA {
+				for pi := range s.pools {
+					pool := &s.pools[pi]
+					if p, ok := probe(pool.n, poolSeed(duid, iaid, sn, k, pi), func(off uint64) (netip.Prefix, bool) {
+						if own {
+							var ok bool
+							if off, ok = OwnedOffset(pool.lo, off, pool.n, e.fo.primary); !ok {
+								return netip.Prefix{}, false
+							}
+						}
+						p := netip.PrefixFrom(pool.at(off), 128)
+						return p, e.usable(sn, k, p, duid, iaid) && (!fresh || e.unclaimed(k, p, duid, iaid))
+					}); ok {
+						return p, true
+					}
+				}
+				continue
+			}
+			for pi := range s.pdPools {
+				pool := &s.pdPools[pi]
 				if p, ok := probe(pool.n, poolSeed(duid, iaid, sn, k, pi), func(off uint64) (netip.Prefix, bool) {
-					p := netip.PrefixFrom(pool.at(off), 128)
-					return p, e.usable(sn, k, p, duid, iaid) && (!fresh || e.unclaimed(k, p, duid, iaid))
+					p := pool.at(off)
+					return p, e.usable(sn, k, p, duid, iaid) && (!fresh || e.unclaimed(k, p, duid, iaid)) && e.mayTake(k, p)
 				}); ok {
 					return p, true
 				}
-			}
-			continue
-		}
-		for pi := range s.pdPools {
-			pool := &s.pdPools[pi]
-			if p, ok := probe(pool.n, poolSeed(duid, iaid, sn, k, pi), func(off uint64) (netip.Prefix, bool) {
-				p := pool.at(off)
-				return p, e.usable(sn, k, p, duid, iaid) && (!fresh || e.unclaimed(k, p, duid, iaid))
-			}); ok {
-				return p, true
 			}
 		}
 	}

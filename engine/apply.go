@@ -8,6 +8,10 @@ import (
 // state; Step calls it for every event it decides, and journal replay calls
 // it alone, so both paths build the same state.
 func (e *Engine) Apply(ev Event) {
+	if ev.Kind == EventEndpoint {
+		e.applyEndpoint(&ev.Endpoint)
+		return
+	}
 	b := &ev.Binding
 	m := e.mapFor(b.Kind)
 	if m == nil || !b.Prefix.IsValid() {
@@ -98,6 +102,20 @@ func bindingHash(b *Binding) uint64 {
 	la := b.Link.As16()
 	h.bytes(la[:])
 	h.str(b.RemoteID)
+	// The failover times count only when set, so a standalone server's
+	// digest (and every snapshot header written before they existed)
+	// stays what it was.
+	if t := &b.FOTimes; *t != (FOTimes{}) {
+		h.byte(0xf0)
+		h.u64(uint64(t.ExpirationTime))
+		h.u64(uint64(t.AckedPartnerLifetime))
+		h.u64(uint64(t.PartnerLifetime))
+		h.u64(uint64(t.PartnerRawCLTT))
+		h.u64(uint64(t.StateExpiration))
+		if t.PartnerNeedsUpdate {
+			h.byte(1)
+		}
+	}
 	return mix(h.sum())
 }
 

@@ -25,12 +25,9 @@ const TimeSlack = 5
 // later reports whether a is later than b by more than TimeSlack.
 func later(a, b int64) bool { return a > b+TimeSlack }
 
-// LocalLease is what the receiver knows of the lease a BNDUPD names. Once
-// Binding embeds FOTimes this becomes `type LocalLease = Binding`.
-type LocalLease struct {
-	Binding
-	FOTimes
-}
+// LocalLease is what the receiver knows of the lease a BNDUPD names: the
+// lease's Binding, which embeds its FOTimes.
+type LocalLease = Binding
 
 // UpdForm is which of the two BNDUPD forms carried a lease.
 type UpdForm uint8

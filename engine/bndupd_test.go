@@ -16,14 +16,11 @@ const (
 	updB = "client-b"
 )
 
-// local builds the receiver's record. Once Binding embeds FOTimes only
-// this helper changes.
+// local builds the receiver's record.
 func local(st Status, duid string, iaid uint32, cltt, start, stateExp int64) *LocalLease {
-	return &LocalLease{
-		Binding: Binding{Kind: KindNA, Prefix: mustPrefix("2001:db8::1/128"), DUID: duid, IAID: iaid,
-			Status: st, CLTT: cltt, StartOfState: start, Valid: 3 * day, Expires: stateExp},
-		FOTimes: FOTimes{StateExpiration: stateExp},
-	}
+	return &LocalLease{Kind: KindNA, Prefix: mustPrefix("2001:db8::1/128"), DUID: duid, IAID: iaid,
+		Status: st, CLTT: cltt, StartOfState: start, Valid: 3 * day, Expires: stateExp,
+		FOTimes: FOTimes{StateExpiration: stateExp}}
 }
 
 // recv builds a well-formed client-form update; cltt 0 means no CLT_TIME.
@@ -395,11 +392,11 @@ func TestBndUpdAcceptedStores(t *testing.T) {
 	n := Accepted(l, u)
 	switch {
 	case n.Status != StatusActive, n.DUID != updB, n.IAID != 7, n.StartOfState != now0+hour-10:
-		t.Errorf("binding: %+v", n.Binding)
+		t.Errorf("binding: %+v", n)
 	case n.Preferred != 2*day, n.Valid != 3*day, n.Expires != now0+hour+3*day:
-		t.Errorf("lifetimes/expiry: %+v", n.Binding)
+		t.Errorf("lifetimes/expiry: %+v", n)
 	case n.Link.IsValid(), n.RemoteID != "":
-		t.Errorf("another client kept the old client's location: %+v", n.Binding)
+		t.Errorf("another client kept the old client's location: %+v", n)
 	case n.StateExpiration != u.StateExpiration:
 		t.Errorf("state-expiration %d", n.StateExpiration)
 	case n.ExpirationTime != u.PartnerLifetime:

@@ -57,6 +57,12 @@ func (e *Engine) client(in *Input) {
 		e.drop(DropNoSubnet)
 		return
 	}
+	// RFC 8156 §8: the subnet's failover endpoint decides whether it may
+	// answer at all (before UseMulticast: an unresponsive server says
+	// nothing).
+	if !e.gate(in, sn) {
+		return
+	}
 
 	switch m.Type {
 	case wire.Request, wire.Renew, wire.Release, wire.Decline:
@@ -150,20 +156,23 @@ func (e *Engine) close(in *Input, b []byte, rs *relayStarts) {
 	e.Counters.Tx[e.innerType&15]++
 }
 
-// lifetimes returns what a client is given now: (preferred, valid, t1, t2)
-// in seconds. Failover will cap these by MCLT here.
+// lifetimes returns the configured lifetimes: (preferred, valid, t1, t2) in
+// seconds. leaseTimes caps them for a subnet in a failover relationship.
 func (e *Engine) lifetimes() (pref, valid, t1, t2 uint32) {
 	return uint32(e.cfg.Preferred.Seconds()), uint32(e.cfg.Valid.Seconds()),
 		uint32(e.cfg.T1.Seconds()), uint32(e.cfg.T2.Seconds())
 }
 
-// commit records that client IA (in ia) holds p from now on.
-func (e *Engine) commit(in *Input, k Kind, p netip.Prefix, iaid uint32, why Cause) {
-	pref, valid, _, _ := e.lifetimes()
+// commit records that client IA (in ia) holds p from now on, with the
+// lifetimes the reply gives (leaseTimes).
+func (e *Engine) commit(in *Input, k Kind, p netip.Prefix, iaid uint32, why Cause, pref, valid uint32) {
 	m := &in.Pkt.Msg
 	b := Binding{Kind: k, Prefix: p, IAID: iaid, Status: StatusActive, StartOfState: e.now,
 		CLTT: e.now, Preferred: pref, Valid: valid, Expires: e.now + int64(valid)}
 	l := e.mapFor(k)[p.Addr()]
+	if l != nil && l.Prefix != p {
+		l = nil
+	}
 	if l != nil && l.DUID == string(m.ClientID) {
 		b.DUID = l.DUID // share the string: no allocation when a client renews
 		if l.Status == StatusActive && l.IAID == iaid {
@@ -171,6 +180,19 @@ func (e *Engine) commit(in *Input, k Kind, p netip.Prefix, iaid uint32, why Caus
 		}
 	} else {
 		b.DUID = string(m.ClientID)
+	}
+	if e.fo.rel >= 0 {
+		// RFC 8156 §7.3: what the partner has acked and we acked to it
+		// belongs to the resource; the partner's CLTT to its client.
+		if l != nil {
+			b.FOTimes = l.FOTimes
+			if l.DUID != b.DUID || l.IAID != iaid {
+				b.PartnerRawCLTT = 0
+			}
+		}
+		_, desired, _, _ := e.lifetimes()
+		b.PartnerLifetime = LazyPartnerLifetime(e.now, desired, valid)
+		b.StateExpiration = b.Expires
 	}
 	// Where the client is now: a direct message clears what an earlier
 	// relayed one recorded.
@@ -213,7 +235,6 @@ func (e *Engine) assign(b []byte, in *Input, sn int, k Kind, commit bool, why Ca
 		ias = m.IAPD[:m.NumIAPD]
 	}
 	code, none := iaCode(k)
-	pref, valid, t1, t2 := e.lifetimes()
 	for i := range ias {
 		ia := &ias[i]
 		var start int
@@ -230,9 +251,10 @@ func (e *Engine) assign(b []byte, in *Input, sn int, k Kind, commit bool, why Ca
 		var p netip.Prefix
 		ok := false
 		if l := e.binding(k, m.ClientID, ia.IAID, sn); l != nil && l.Status != StatusAbandoned &&
+			(l.Status == StatusActive || e.mayAllocate()) &&
 			e.usable(sn, k, l.Prefix, m.ClientID, ia.IAID) {
 			p, ok = l.Prefix, true
-		} else {
+		} else if e.mayAllocate() {
 			p, ok = e.pick(sn, k, m.ClientID, ia.IAID, ia)
 		}
 		if !ok {
@@ -242,8 +264,9 @@ func (e *Engine) assign(b []byte, in *Input, sn int, k Kind, commit bool, why Ca
 			continue
 		}
 		n++
+		pref, valid, t1, t2 := e.leaseTimes(k, p)
 		if commit {
-			e.commit(in, k, p, ia.IAID, why)
+			e.commit(in, k, p, ia.IAID, why, pref, valid)
 		} else {
 			e.offer(k, p)
 		}
@@ -322,15 +345,15 @@ func (e *Engine) extend(b []byte, in *Input, sn int, k Kind, why Cause) []byte {
 		ias = m.IAPD[:m.NumIAPD]
 	}
 	code, _ := iaCode(k)
-	pref, valid, t1, t2 := e.lifetimes()
 	for i := range ias {
 		ia := &ias[i]
 		var p netip.Prefix
 		ok := false
 		if l := e.binding(k, m.ClientID, ia.IAID, sn); l != nil && l.Status != StatusAbandoned &&
+			(l.Status == StatusActive || e.mayAllocate()) &&
 			e.usable(sn, k, l.Prefix, m.ClientID, ia.IAID) {
 			p, ok = l.Prefix, true
-		} else if why == CauseRebind {
+		} else if why == CauseRebind && e.mayAllocate() {
 			// §18.3.5: with no binding, a server may create one from the
 			// client's own resources if they suit the link and are free.
 			p, ok = e.rebindHint(sn, k, m.ClientID, ia)
@@ -348,7 +371,8 @@ func (e *Engine) extend(b []byte, in *Input, sn int, k Kind, why Cause) []byte {
 			b = wire.EndOption(b, start)
 			continue
 		}
-		e.commit(in, k, p, ia.IAID, why)
+		pref, valid, t1, t2 := e.leaseTimes(k, p)
+		e.commit(in, k, p, ia.IAID, why, pref, valid)
 		b, start = wire.BeginIA(b, code, ia.IAID, t1, t2)
 		b = appendLease(b, k, p, pref, valid)
 		b = e.zeroOthers(b, k, ia, p)
@@ -370,7 +394,7 @@ func (e *Engine) rebindHint(sn int, k Kind, duid []byte, ia *wire.IA) (netip.Pre
 		if k == KindPD {
 			p = ia.Prefixes[i].Prefix
 		}
-		if s.inPools(k, p) && e.usable(sn, k, p, duid, ia.IAID) {
+		if s.inPools(k, p) && e.usable(sn, k, p, duid, ia.IAID) && e.mayTake(k, p) {
 			return p, true
 		}
 	}

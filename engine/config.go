@@ -33,7 +33,32 @@ type Config struct {
 	DomainSearch []string
 
 	Subnets []SubnetConfig
+
+	// Relationships are the RFC 8156 failover relationships this server
+	// takes part in; a subnet joins one by naming it. None: a standalone
+	// server, which behaves exactly as if failover did not exist.
+	Relationships []RelationshipConfig
 }
+
+// RelationshipConfig is one failover relationship, as the engine needs it
+// (the partner link's addresses, keepalive and TLS are the replicator's).
+type RelationshipConfig struct {
+	Name    string // what SubnetConfig.Relationship and the journal call it
+	Primary bool   // this server's role: primary (true) or secondary
+	// MCLT is the maximum client lead time (RFC 8156 §4.4); 0 = DefaultMCLT.
+	MCLT time.Duration
+	// AutoPartnerDown is how long COMMUNICATIONS-INTERRUPTED lasts before
+	// PARTNER-DOWN is entered without an operator; 0 = never.
+	AutoPartnerDown time.Duration
+	// PDSecondaryShare is the secondary's share of free delegable prefixes
+	// (proportional allocation; used once the replicator moves prefixes).
+	PDSecondaryShare float64
+}
+
+// DefaultMCLT is the MCLT of a relationship that leaves it 0: long enough to
+// ride out a routine restart of the partner, short enough that recovery does
+// not hold resources for long.
+const DefaultMCLT = time.Hour
 
 // SubnetConfig is one link's prefix and the pools the engine allocates from.
 type SubnetConfig struct {
@@ -83,6 +108,21 @@ func (c *Config) Defaults() {
 	if c.DeclineHold == 0 {
 		c.DeclineHold = 24 * time.Hour
 	}
+	for i := range c.Relationships {
+		if c.Relationships[i].MCLT == 0 {
+			c.Relationships[i].MCLT = DefaultMCLT
+		}
+	}
+}
+
+// relIndex returns the index of the relationship called name, or -1.
+func (c *Config) relIndex(name string) int {
+	for i := range c.Relationships {
+		if c.Relationships[i].Name == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // Validate reports the first problem with c.
@@ -99,8 +139,26 @@ func (c *Config) Validate() error {
 	if c.T1 > c.T2 {
 		return errors.New("engine: t1 exceeds t2")
 	}
+	for i := range c.Relationships {
+		r := &c.Relationships[i]
+		switch {
+		case r.Name == "":
+			return fmt.Errorf("engine: relationship %d: no name", i)
+		case c.relIndex(r.Name) != i:
+			return fmt.Errorf("engine: relationship %q: defined twice", r.Name)
+		case r.MCLT < time.Second:
+			return fmt.Errorf("engine: relationship %q: mclt %v under 1s", r.Name, r.MCLT)
+		case r.AutoPartnerDown < 0:
+			return fmt.Errorf("engine: relationship %q: negative auto-partner-down", r.Name)
+		case !(r.PDSecondaryShare >= 0 && r.PDSecondaryShare <= 1):
+			return fmt.Errorf("engine: relationship %q: pd-secondary-share %v outside 0-1", r.Name, r.PDSecondaryShare)
+		}
+	}
 	for i := range c.Subnets {
 		s := &c.Subnets[i]
+		if s.Relationship != "" && c.relIndex(s.Relationship) < 0 {
+			return fmt.Errorf("engine: subnet %d: unknown relationship %q", i, s.Relationship)
+		}
 		if !s.Prefix.IsValid() || !s.Prefix.Addr().Is6() || s.Prefix.Addr().Is4In6() {
 			return fmt.Errorf("engine: subnet %d: invalid IPv6 prefix", i)
 		}

@@ -8,7 +8,7 @@
 // way etcd raft's RawNode is:
 //
 //	e.Step(now, in)   // decide: turn an input into events and outputs
-//	rd := e.Ready()   // Events → journal, Replies → network (after the events are durable)
+//	rd := e.Ready()   // Events → journal; Replies → network, PeerMsgs → partner link (after the events are durable)
 //	e.Advance(rd)     // the caller has taken rd; its buffers may be reused
 //
 // Decide, then apply: Step never mutates lease state directly. It builds
@@ -16,8 +16,14 @@
 // journal calls Apply alone and rebuilds exactly the state that was live;
 // Digest summarises that state so tests and operators can compare.
 //
-// Durable before visible: Ready.Replies must not be sent before every event
-// in the same Ready (and all earlier ones) is synced to the journal.
+// Durable before visible: Ready.Replies and Ready.PeerMsgs must not be sent
+// before every event in the same Ready (and all earlier ones) is synced to
+// the journal.
+//
+// Failover (RFC 8156) is per relationship (Config.Relationships): the engine
+// owns one Endpoint each, journals its stored state as EventEndpoint, and
+// lets its state gate and cap what the relationship's subnets answer
+// (failover.go). A config without relationships is a standalone server.
 //
 // Lease states are RFC 8156 binding statuses (ACTIVE, EXPIRED, RELEASED,
 // FREE, ABANDONED, …) and lease records carry what a BNDUPD needs (start time

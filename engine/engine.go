@@ -14,8 +14,27 @@ type InputKind uint8
 const (
 	// InputClient is a decoded client (or relayed) DHCPv6 packet.
 	InputClient InputKind = iota + 1
-	// InputTick lets time pass: leases expire and records are reclaimed.
+	// InputTick lets time pass: leases expire and records are reclaimed,
+	// and every failover endpoint checks its timers (Endpoint.Tick).
 	InputTick
+
+	// Failover inputs from the serving loop, for relationship Input.Rel
+	// (an index into Config.Relationships). See Endpoint for what each
+	// means on the partner link.
+
+	// InputPeerUp: the partner connection is up and CONNECT/CONNECTREPLY
+	// succeeded (Endpoint.CommUp).
+	InputPeerUp
+	// InputPeerDown: the partner connection is gone (Endpoint.CommDown).
+	InputPeerDown
+	// InputPeerState: a STATE message: State, Flags (SERVER_FLAGS) and
+	// Start (START_TIME_OF_STATE, Unix seconds).
+	InputPeerState
+	// InputUpdDone: the UPDDONE for our outstanding UPDREQ/UPDREQALL.
+	InputUpdDone
+	// InputAdminPartnerDown: `tandem ctl partner-down`. Step returns
+	// ErrPartnerDownState in a state that refuses it.
+	InputAdminPartnerDown
 )
 
 // Input is one thing for the engine to decide on.
@@ -32,6 +51,12 @@ type Input struct {
 	Multicast bool
 	// To is where the reply goes; the engine copies it into the Reply.
 	To Dest
+
+	// Failover input (InputPeer*, InputUpdDone, InputAdminPartnerDown).
+	Rel   int   // index into Config.Relationships
+	State State // InputPeerState: SERVER_STATE
+	Flags uint8 // InputPeerState: SERVER_FLAGS (wire.ServerFlag*)
+	Start int64 // InputPeerState: START_TIME_OF_STATE, Unix seconds
 }
 
 // Dest is an opaque reply address the caller fills and gets back.
@@ -49,11 +74,24 @@ type Reply struct {
 }
 
 // Ready is the engine's output since the last Advance: events to append to
-// the journal, then replies to send. The replies MUST NOT be sent before
-// every event in this Ready is durable.
+// the journal, then replies and partner messages to send. The replies and
+// peer messages MUST NOT be sent before every event in this Ready is
+// durable (a STATE reveals an endpoint state that an EventEndpoint in the
+// same Ready records: RFC 8156 §6.3 wants it in stable storage first).
 type Ready struct {
-	Events  []Event
-	Replies []Reply
+	Events   []Event
+	Replies  []Reply
+	PeerMsgs []PeerMsg
+}
+
+// PeerMsg is something an endpoint asks the serving loop to do on its
+// partner link, in order: an Endpoint Action other than ActPersist (which
+// the engine itself turns into an EventEndpoint). ActSendState carries
+// State, Flags, Start and PartnerDown for the STATE message; ActAlarm is for
+// the operator (log, metric), not the partner.
+type PeerMsg struct {
+	Rel int // index into Config.Relationships
+	Action
 }
 
 // Counters are the engine's running totals, for metrics. Indexes into Rx
@@ -73,13 +111,14 @@ const (
 	DropNoSubnet              // no subnet for the link the request came from
 	DropType                  // a message type servers don't accept (or a RELAY-REPL layer, or an Information-request with an IA)
 	DropNoAddrs               // CONFIRM without addresses (§18.3.3: no reply)
+	DropFailover              // the subnet's failover endpoint may not answer this now (RFC 8156 §8)
 	dropReasons
 
 	// NumDropReasons is how many DropReason values there are.
 	NumDropReasons = int(dropReasons)
 )
 
-var dropNames = [...]string{"no-client-id", "server-id", "no-subnet", "bad-type", "confirm-empty"}
+var dropNames = [...]string{"no-client-id", "server-id", "no-subnet", "bad-type", "confirm-empty", "failover-state"}
 
 func (r DropReason) String() string { return dropNames[r] }
 
@@ -107,6 +146,12 @@ type Engine struct {
 	// Stateless option data, encoded once.
 	dnsServers []byte
 	domainList []byte
+
+	// Failover: one per Config.Relationships entry (failover.go).
+	rels   []relState
+	booted bool     // endpoints started (on the first Step)
+	acts   []Action // scratch for endpoint actions
+	fo     foCtx    // the request being answered, when its subnet is in a relationship
 
 	Counters Counters
 }
@@ -137,7 +182,9 @@ func New(cfg Config) (*Engine, error) {
 	e.subnets = make([]subnet, len(cfg.Subnets))
 	for i := range cfg.Subnets {
 		e.subnets[i].init(&cfg.Subnets[i])
+		e.subnets[i].rel = cfg.relIndex(cfg.Subnets[i].Relationship)
 	}
+	e.initRels()
 	return e, nil
 }
 
@@ -147,6 +194,7 @@ func (e *Engine) Config() *Config { return &e.cfg }
 // Step decides on one input. Outputs accumulate until Ready.
 func (e *Engine) Step(now time.Time, in Input) error {
 	e.now = now.Unix()
+	e.boot()
 	switch in.Kind {
 	case InputClient:
 		if in.Pkt == nil {
@@ -156,13 +204,18 @@ func (e *Engine) Step(now time.Time, in Input) error {
 		return nil
 	case InputTick:
 		e.tick()
+		e.tickEndpoints()
 		return nil
+	case InputPeerUp, InputPeerDown, InputPeerState, InputUpdDone, InputAdminPartnerDown:
+		return e.peer(&in)
 	}
 	return ErrInput
 }
 
 // HasReady reports whether there is output to take.
-func (e *Engine) HasReady() bool { return len(e.rd.Events) > 0 || len(e.rd.Replies) > 0 }
+func (e *Engine) HasReady() bool {
+	return len(e.rd.Events) > 0 || len(e.rd.Replies) > 0 || len(e.rd.PeerMsgs) > 0
+}
 
 // Ready returns the outputs accumulated since the last Advance.
 func (e *Engine) Ready() Ready { return e.rd }
@@ -173,6 +226,7 @@ func (e *Engine) Advance(rd Ready) {
 	clear(e.rd.Events) // drop DUID references
 	e.rd.Events = e.rd.Events[:0]
 	e.rd.Replies = e.rd.Replies[:0]
+	e.rd.PeerMsgs = e.rd.PeerMsgs[:0]
 	e.out = e.out[:0]
 }
 

@@ -10,6 +10,10 @@ const (
 	EventLease EventKind = 1
 	// EventFree returns the resource to its pool: the record is deleted.
 	EventFree EventKind = 2
+	// EventEndpoint records a failover endpoint's stable-storage image
+	// (RFC 8156 §8.2), Endpoint; Binding is unused. The engine emits one
+	// for every ActPersist; replay restores the endpoint from the last.
+	EventEndpoint EventKind = 3
 )
 
 func (k EventKind) String() string {
@@ -18,6 +22,8 @@ func (k EventKind) String() string {
 		return "lease"
 	case EventFree:
 		return "free"
+	case EventEndpoint:
+		return "endpoint"
 	}
 	return "unknown"
 }
@@ -33,6 +39,16 @@ type Event struct {
 	// Binding is the whole record after the change (for EventFree: the
 	// record as it was, so the journal tells who last held it).
 	Binding Binding
+	// Endpoint is EventEndpoint's record.
+	Endpoint EndpointRecord
+}
+
+// EndpointRecord is one failover endpoint's stored state, named by its
+// relationship (a name, not an index, so a journal survives reordering the
+// config; a record for a relationship no longer configured is ignored).
+type EndpointRecord struct {
+	Rel string
+	StoredState
 }
 
 // Cause records what made the engine decide an event.
@@ -49,12 +65,14 @@ const (
 	CauseExpiry   Cause = 64 // the valid lifetime ran out
 	CauseReclaim  Cause = 65 // an expired/released/abandoned record was freed
 	CauseReassign Cause = 66 // the resource was taken for another client
+	CauseFailover Cause = 67 // a failover input: the partner link, a STATE, UPDDONE, a timer
+	CauseAdmin    Cause = 68 // an operator's command (partner-down)
 )
 
 var causeNames = map[Cause]string{
 	CauseSolicit: "solicit", CauseRequest: "request", CauseRenew: "renew", CauseRebind: "rebind",
 	CauseRelease: "release", CauseDecline: "decline", CauseExpiry: "expiry", CauseReclaim: "reclaim",
-	CauseReassign: "reassign",
+	CauseReassign: "reassign", CauseFailover: "failover", CauseAdmin: "admin",
 }
 
 func (c Cause) String() string {

@@ -84,6 +84,10 @@ type Binding struct {
 	// Where the client was last seen, for audits (issue: "who held it").
 	Link     netip.Addr // innermost relay's link-address; invalid when direct
 	RemoteID string     // innermost relay's REMOTE_ID option data, if any
+
+	// FOTimes are the RFC 8156 per-lease times (mclt.go); all zero for a
+	// lease of a standalone subnet.
+	FOTimes
 }
 
 // Addr returns the leased address (KindNA) or the prefix's first address.

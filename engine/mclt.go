@@ -32,8 +32,8 @@ const infinity = math.MaxUint32
 
 // FOTimes are the failover times RFC 8156 §7.3 keeps for each lease, beyond
 // the base protocol's (CLTT and start-time-of-state live in Binding). Zero
-// means "none". The lead is to embed this in Binding; until then it travels
-// beside it in LocalLease.
+// means "none". Binding embeds them, so they are journaled with the lease
+// (journal value version 2) and count in the state digest.
 type FOTimes struct {
 	// ExpirationTime is the partner-lifetime this server most recently
 	// acked to its partner (the PARTNER_LIFETIME of the last accepted

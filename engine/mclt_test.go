@@ -191,7 +191,7 @@ func TestMCLTAckedKeepsNewerPending(t *testing.T) {
 }
 
 func reuseLease(k Kind, p string, st Status) *LocalLease {
-	return &LocalLease{Binding: Binding{Kind: k, Prefix: mustPrefix(p), Status: st}}
+	return &LocalLease{Kind: k, Prefix: mustPrefix(p), Status: st}
 }
 
 // RFC 8156 §4.2.2.1: outside PARTNER-DOWN a resource goes to a different

@@ -32,14 +32,20 @@
 // Older snapshots are deleted once a newer header is durable. Events are
 // kept (they are the audit history); retention is a separate policy.
 //
-// # Event value (version 1)
+// # Event value (versions 1 and 2)
 //
-//	 0         1         2         3
-//	+---------+---------+---------+--------------------+------------------+
-//	| ver = 1 |  kind   |  cause  | time (zigzag var)  | binding (base =  |
-//	|         | 1 lease | engine. | Unix seconds       | time)            |
-//	|         | 2 free  | Cause   |                    |                  |
-//	+---------+---------+---------+--------------------+------------------+
+//	 0         1          2         3
+//	+---------+----------+---------+--------------------+------------------+
+//	| ver     |  kind    |  cause  | time (zigzag var)  | body (base =     |
+//	| 1 or 2  | 1 lease  | engine. | Unix seconds       | time)            |
+//	|         | 2 free   | Cause   |                    |                  |
+//	|         | 3 endpt  |         |                    |                  |
+//	+---------+----------+---------+--------------------+------------------+
+//
+// The body of a lease or free event is a binding in the layout of the value
+// version (below); of an endpoint event (version 2 only), an endpoint
+// record. AppendEvent writes version 2; DecodeEvent reads both (a version 1
+// binding decodes with zero failover times).
 //
 // # Binding (shared by events and snapshot chunks)
 //
@@ -53,6 +59,21 @@
 //	| zv Expires-(CLTT+Valid) | link (16), if flags bit 0 | uv RemoteID len, bytes |
 //	+-------------------------+---------------------------+------------------------+
 //
+// Version 2 appends the RFC 8156 failover times (engine.FOTimes):
+//
+//	+----------+----------------------------------------------+
+//	| fo flags | zv (time − Expires) for each time bit set,   |
+//	|          | in bit order                                 |
+//	+----------+----------------------------------------------+
+//
+//	fo flags: bit0 ExpirationTime, bit1 AckedPartnerLifetime,
+//	          bit2 PartnerLifetime, bit3 PartnerRawCLTT,
+//	          bit4 StateExpiration (a set bit: the time is non-zero),
+//	          bit5 PartnerNeedsUpdate (no value); bits 6-7 must be 0
+//
+// so a lease of a standalone subnet costs one byte more than in version 1,
+// and a failover lease a few bytes per time (they cluster around Expires).
+//
 // uv is an unsigned varint (encoding/binary), zv a zigzag varint. Times are
 // stored as differences because they cluster: CLTT is usually the event's
 // own time, StartOfState usually CLTT, and Expires usually CLTT+Valid, so an
@@ -61,12 +82,29 @@
 // trips. In events base is the event time; in snapshot chunks base is 0.
 // Addresses are IPv6, 16 bytes (the encoder refuses IPv4 and zones).
 //
-// # Snapshot values (version 1)
+// # Endpoint record (version 2 events and snapshot headers)
 //
-//	header:  ver = 1 | uv record count | uv chunk count | digest (8, big-endian)
-//	chunk:   ver = 1 | record count (4, big-endian) | binding ...
+// A failover endpoint's stable-storage image (engine.EndpointRecord):
 //
-// The digest is engine.Digest of the state, so a restore checks itself.
+//	+-----------------+-------+----------+---------+-------+---------------------------+
+//	| uv name len,    | state | previous | partner | flags | zv (time − base) for each |
+//	| name (non-empty)| 0..10 | 0..10    | 0..10   |       | time bit set, in bit order|
+//	+-----------------+-------+----------+---------+-------+---------------------------+
+//
+//	flags: bit0 Communicated; times (set: non-zero): bit1 StartTime,
+//	       bit2 PartnerStart, bit3 LastPartnerMsg, bit4 PartnerDownTime,
+//	       bit5 LastOperated; bits 6-7 must be 0
+//
+// # Snapshot values (versions 1 and 2)
+//
+//	header v1:  ver = 1 | uv record count | uv chunk count | digest (8, big-endian)
+//	header v2:  ver = 2 | uv record count | uv chunk count | digest (8, big-endian) |
+//	            uv endpoint count | endpoint record (base 0) ...
+//	chunk:      ver (the header's) | record count (4, big-endian) | binding ...
+//
+// Chunk bindings use the layout of their version. Snapshot writes version
+// 2. The digest is engine.Digest of the state, endpoint records included
+// (they are applied first), so a restore checks itself.
 //
 // The tags, the version numbers and the layouts above are part of the
 // format and must not change. A new layout gets a new value version (the

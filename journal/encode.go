@@ -12,14 +12,42 @@ import (
 // Value versions. Part of the format: they must not change (see the package
 // doc); a new layout gets a new number.
 const (
-	eventVersion    = 1 // first byte of every event value
-	snapshotVersion = 1 // first byte of snapshot headers and chunks
+	eventV1    = 1 // first byte of an event value: bindings without failover times
+	eventV2    = 2 // ... with failover times, and EventEndpoint; what AppendEvent writes
+	snapshotV1 = 1 // first byte of snapshot headers and chunks: v1 bindings, no endpoints
+	snapshotV2 = 2 // ... v2 bindings; the header lists the endpoint records
 )
 
 // Binding flag bits. Part of the format.
 const (
 	flagLink  = 1 << 0 // a 16-byte link address follows the times
 	flagsKnow = flagLink
+)
+
+// Failover-times flag bits (v2 bindings). A set bit means the time is
+// non-zero and a zigzag delta from Expires follows, in bit order. Part of
+// the format.
+const (
+	foExpirationTime  = 1 << 0
+	foAckedPL         = 1 << 1
+	foPartnerLifetime = 1 << 2
+	foPartnerRawCLTT  = 1 << 3
+	foStateExpiration = 1 << 4
+	foNeedsUpdate     = 1 << 5 // PartnerNeedsUpdate; no value
+	foKnown           = 1<<6 - 1
+)
+
+// Endpoint flag bits (EventEndpoint and v2 snapshot headers). Bits 1-5 say
+// which times follow (non-zero; zigzag deltas from the base), in bit order.
+// Part of the format.
+const (
+	epCommunicated    = 1 << 0
+	epStartTime       = 1 << 1
+	epPartnerStart    = 1 << 2
+	epLastPartnerMsg  = 1 << 3
+	epPartnerDownTime = 1 << 4
+	epLastOperated    = 1 << 5
+	epKnown           = 1<<6 - 1
 )
 
 // Errors about event values.
@@ -45,6 +73,8 @@ var (
 	errVarint   = fmt.Errorf("%w: bad varint", ErrCorruptEvent)
 	errRange    = fmt.Errorf("%w: value out of range", ErrCorruptEvent)
 	errTrailing = fmt.Errorf("%w: trailing bytes", ErrCorruptEvent)
+	errEPState  = fmt.Errorf("%w: unknown endpoint state", ErrCorruptEvent)
+	errEPName   = fmt.Errorf("%w: endpoint without a relationship name", ErrCorruptEvent)
 
 	errInvEvKind  = fmt.Errorf("%w: unknown event kind", ErrInvalidEvent)
 	errInvKind    = fmt.Errorf("%w: unknown binding kind", ErrInvalidEvent)
@@ -52,6 +82,8 @@ var (
 	errInvPrefix  = fmt.Errorf("%w: prefix is not IPv6", ErrInvalidEvent)
 	errInvLink    = fmt.Errorf("%w: link address is not IPv6", ErrInvalidEvent)
 	errInvTooLong = fmt.Errorf("%w: DUID or remote-id over 64 KiB", ErrInvalidEvent)
+	errInvEPName  = fmt.Errorf("%w: endpoint relationship name empty or over 64 KiB", ErrInvalidEvent)
+	errInvEPState = fmt.Errorf("%w: unknown endpoint state", ErrInvalidEvent)
 )
 
 // maxString bounds DUID and RemoteID lengths. Both are DHCPv6 option data
@@ -63,15 +95,24 @@ const maxString = 1<<16 - 1
 // wrapping ErrInvalidEvent, leaving dst as it was) an event that
 // DecodeEvent would reject. It does not allocate when dst has room.
 func AppendEvent(dst []byte, ev *engine.Event) ([]byte, error) {
-	if ev.Kind != engine.EventLease && ev.Kind != engine.EventFree {
+	switch ev.Kind {
+	case engine.EventLease, engine.EventFree:
+		if err := checkBinding(&ev.Binding); err != nil {
+			return dst, err
+		}
+	case engine.EventEndpoint:
+		if err := checkEndpoint(&ev.Endpoint); err != nil {
+			return dst, err
+		}
+	default:
 		return dst, errInvEvKind
 	}
-	if err := checkBinding(&ev.Binding); err != nil {
-		return dst, err
-	}
-	dst = append(dst, eventVersion, byte(ev.Kind), byte(ev.Why))
+	dst = append(dst, eventV2, byte(ev.Kind), byte(ev.Why))
 	dst = binary.AppendVarint(dst, ev.Time)
-	return appendBinding(dst, &ev.Binding, ev.Time), nil
+	if ev.Kind == engine.EventEndpoint {
+		return appendEndpoint(dst, &ev.Endpoint, ev.Time), nil
+	}
+	return appendBinding(dst, &ev.Binding, ev.Time, eventV2), nil
 }
 
 // DecodeEvent decodes an event value into ev, overwriting all of it. DUID
@@ -81,11 +122,12 @@ func DecodeEvent(b []byte, ev *engine.Event) error {
 	if len(b) < 4 {
 		return errShort
 	}
-	if b[0] != eventVersion {
+	ver := b[0]
+	if ver != eventV1 && ver != eventV2 {
 		return errVersion
 	}
 	k := engine.EventKind(b[1])
-	if k != engine.EventLease && k != engine.EventFree {
+	if k != engine.EventLease && k != engine.EventFree && (k != engine.EventEndpoint || ver < eventV2) {
 		return errEvKind
 	}
 	ev.Kind = k
@@ -95,7 +137,15 @@ func DecodeEvent(b []byte, ev *engine.Event) error {
 		return errVarint
 	}
 	ev.Time = t
-	rest, err := decodeBinding(b[3+n:], &ev.Binding, t)
+	var rest []byte
+	var err error
+	if k == engine.EventEndpoint {
+		ev.Binding = engine.Binding{}
+		rest, err = decodeEndpoint(b[3+n:], &ev.Endpoint, t)
+	} else {
+		ev.Endpoint = engine.EndpointRecord{}
+		rest, err = decodeBinding(b[3+n:], &ev.Binding, t, ver)
+	}
 	if err != nil {
 		return err
 	}
@@ -124,8 +174,9 @@ func checkBinding(b *engine.Binding) error {
 	return nil
 }
 
-// appendBinding encodes a checked binding; times are relative to base.
-func appendBinding(dst []byte, b *engine.Binding, base int64) []byte {
+// appendBinding encodes a checked binding in the layout of value version
+// ver (v1 has no failover times); times are relative to base.
+func appendBinding(dst []byte, b *engine.Binding, base int64, ver byte) []byte {
 	var flags byte
 	if b.Link.IsValid() {
 		flags |= flagLink
@@ -146,12 +197,110 @@ func appendBinding(dst []byte, b *engine.Binding, base int64) []byte {
 		dst = append(dst, l[:]...)
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(b.RemoteID)))
-	return append(dst, b.RemoteID...)
+	dst = append(dst, b.RemoteID...)
+	if ver < eventV2 {
+		return dst
+	}
+	t := &b.FOTimes
+	vals := [5]int64{t.ExpirationTime, t.AckedPartnerLifetime, t.PartnerLifetime, t.PartnerRawCLTT, t.StateExpiration}
+	var fo byte
+	if t.PartnerNeedsUpdate {
+		fo |= foNeedsUpdate
+	}
+	return appendTimes(dst, fo, 0, vals[:], b.Expires)
 }
 
-// decodeBinding decodes one binding from the front of p and returns what
-// follows it.
-func decodeBinding(p []byte, b *engine.Binding, base int64) ([]byte, error) {
+// appendTimes appends a flags byte (flags, plus bit shift+i for each
+// non-zero vals[i]) and then vals[i]-base as zigzag varints for those.
+func appendTimes(dst []byte, flags byte, shift uint, vals []int64, base int64) []byte {
+	for i, v := range vals {
+		if v != 0 {
+			flags |= 1 << (shift + uint(i))
+		}
+	}
+	dst = append(dst, flags)
+	for _, v := range vals {
+		if v != 0 {
+			dst = binary.AppendVarint(dst, v-base)
+		}
+	}
+	return dst
+}
+
+// decodeTimes reads the times appendTimes wrote for flags into vals.
+func decodeTimes(p []byte, flags byte, shift uint, vals []int64, base int64) ([]byte, error) {
+	for i := range vals {
+		vals[i] = 0
+		if flags&(1<<(shift+uint(i))) == 0 {
+			continue
+		}
+		d, rest, err := varint(p)
+		if err != nil {
+			return nil, err
+		}
+		vals[i], p = base+d, rest
+	}
+	return p, nil
+}
+
+func checkEndpoint(r *engine.EndpointRecord) error {
+	if r.Rel == "" || len(r.Rel) > maxString {
+		return errInvEPName
+	}
+	if r.State > engine.StateConflictDone || r.Previous > engine.StateConflictDone || r.PartnerState > engine.StateConflictDone {
+		return errInvEPState
+	}
+	return nil
+}
+
+// appendEndpoint encodes a checked endpoint record; times relative to base:
+//
+//	uv name len, name | state | previous | partner state | flags | zv times
+func appendEndpoint(dst []byte, r *engine.EndpointRecord, base int64) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(r.Rel)))
+	dst = append(dst, r.Rel...)
+	s := &r.StoredState
+	dst = append(dst, byte(s.State), byte(s.Previous), byte(s.PartnerState))
+	var flags byte
+	if s.Communicated {
+		flags |= epCommunicated
+	}
+	vals := [5]int64{s.StartTime, s.PartnerStart, s.LastPartnerMsg, s.PartnerDownTime, s.LastOperated}
+	return appendTimes(dst, flags, 1, vals[:], base)
+}
+
+func decodeEndpoint(p []byte, r *engine.EndpointRecord, base int64) ([]byte, error) {
+	var err error
+	if r.Rel, p, err = str(p); err != nil {
+		return nil, err
+	}
+	if r.Rel == "" {
+		return nil, errEPName
+	}
+	if len(p) < 4 {
+		return nil, errShort
+	}
+	s := &r.StoredState
+	s.State, s.Previous, s.PartnerState = engine.State(p[0]), engine.State(p[1]), engine.State(p[2])
+	if s.State > engine.StateConflictDone || s.Previous > engine.StateConflictDone || s.PartnerState > engine.StateConflictDone {
+		return nil, errEPState
+	}
+	flags := p[3]
+	if flags&^epKnown != 0 {
+		return nil, errFlags
+	}
+	s.Communicated = flags&epCommunicated != 0
+	var vals [5]int64
+	if p, err = decodeTimes(p[4:], flags, 1, vals[:], base); err != nil {
+		return nil, err
+	}
+	s.StartTime, s.PartnerStart, s.LastPartnerMsg, s.PartnerDownTime, s.LastOperated = vals[0], vals[1], vals[2], vals[3], vals[4]
+	return p, nil
+}
+
+// decodeBinding decodes one binding in the layout of value version ver from
+// the front of p and returns what follows it.
+func decodeBinding(p []byte, b *engine.Binding, base int64, ver byte) ([]byte, error) {
 	if len(p) < 4+16 {
 		return nil, errShort
 	}
@@ -213,6 +362,24 @@ func decodeBinding(p []byte, b *engine.Binding, base int64) ([]byte, error) {
 	if b.RemoteID, p, err = str(p); err != nil {
 		return nil, err
 	}
+	b.FOTimes = engine.FOTimes{}
+	if ver < eventV2 {
+		return p, nil
+	}
+	if len(p) < 1 {
+		return nil, errShort
+	}
+	fo := p[0]
+	if fo&^foKnown != 0 {
+		return nil, errFlags
+	}
+	var vals [5]int64
+	if p, err = decodeTimes(p[1:], fo, 0, vals[:], b.Expires); err != nil {
+		return nil, err
+	}
+	t := &b.FOTimes
+	t.ExpirationTime, t.AckedPartnerLifetime, t.PartnerLifetime, t.PartnerRawCLTT, t.StateExpiration = vals[0], vals[1], vals[2], vals[3], vals[4]
+	t.PartnerNeedsUpdate = fo&foNeedsUpdate != 0
 	return p, nil
 }
 

@@ -78,6 +78,23 @@ func codecCases() []struct {
 		e.Why = engine.Cause(200) // causes are audit data: any value passes
 		cs = append(cs, tc{"status " + st.String(), e})
 	}
+	fo := typical
+	fo.Binding.FOTimes = engine.FOTimes{ExpirationTime: 1_760_001_800, AckedPartnerLifetime: 1_760_000_100,
+		PartnerLifetime: 1_760_261_000, PartnerRawCLTT: 1_759_999_990, StateExpiration: 1_760_003_600, PartnerNeedsUpdate: true}
+	cs = append(cs, tc{"failover times", fo})
+	fo1 := typical
+	fo1.Binding.PartnerLifetime = math.MinInt64
+	fo1.Binding.StateExpiration = math.MaxInt64
+	cs = append(cs, tc{"some extreme failover times", fo1})
+	ep := engine.Event{Kind: engine.EventEndpoint, Time: 1_760_000_000, Why: engine.CauseFailover,
+		Endpoint: engine.EndpointRecord{Rel: "pair-a", StoredState: engine.StoredState{
+			State: engine.StatePartnerDown, Previous: engine.StateCommInterrupted, StartTime: 1_760_000_000,
+			PartnerState: engine.StateNormal, PartnerStart: 1_759_000_000, LastPartnerMsg: 1_759_990_000,
+			PartnerDownTime: 1_760_000_000, LastOperated: 1_760_000_000, Communicated: true}}}
+	cs = append(cs, tc{"endpoint", ep})
+	ep0 := ep
+	ep0.Endpoint.StoredState = engine.StoredState{State: engine.StateRecover}
+	cs = append(cs, tc{"endpoint, no times", ep0})
 	return cs
 }
 
@@ -117,8 +134,9 @@ func TestEventSize(t *testing.T) {
 	c := codecCases()[0]
 	b, _ := AppendEvent(nil, &c.ev)
 	// 3 + 5 (time) + 4 + 16 + 15 (DUID) + 1 + 1 + 1 + 2 + 2 + 1 + 16 + 1
-	if len(b) != 68 {
-		t.Errorf("typical relayed address lease encodes to %d bytes, want 68", len(b))
+	// + 1 (v2: failover-times flags, all zero)
+	if len(b) != 69 {
+		t.Errorf("typical relayed address lease encodes to %d bytes, want 69", len(b))
 	}
 }
 
@@ -161,7 +179,7 @@ func TestDecodeEventRefuses(t *testing.T) {
 		val  byte
 	}{
 		{"version 0", 0, 0},
-		{"version 2", 0, 2},
+		{"version 3", 0, 3},
 		{"event kind 0", 1, 0},
 		{"event kind 9", 1, 9},
 		{"binding kind 0", 8, 0},

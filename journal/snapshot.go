@@ -23,17 +23,26 @@ const (
 
 // header is a decoded snapshot header.
 type header struct {
+	ver    byte   // value version of the header and its chunks
 	seq    uint64 // the snapshot is the state after this event
 	count  uint64 // records
 	chunks uint64
 	digest uint64 // engine.Digest of the state
+	// endpoints are the failover endpoint records (v2 only).
+	endpoints []engine.EndpointRecord
 }
 
+// appendHeader writes a v2 header.
 func appendHeader(dst []byte, h *header) []byte {
-	dst = append(dst, snapshotVersion)
+	dst = append(dst, snapshotV2)
 	dst = binary.AppendUvarint(dst, h.count)
 	dst = binary.AppendUvarint(dst, h.chunks)
-	return binary.BigEndian.AppendUint64(dst, h.digest)
+	dst = binary.BigEndian.AppendUint64(dst, h.digest)
+	dst = binary.AppendUvarint(dst, uint64(len(h.endpoints)))
+	for i := range h.endpoints {
+		dst = appendEndpoint(dst, &h.endpoints[i], 0)
+	}
+	return dst
 }
 
 func decodeHeader(seq uint64, v []byte) (header, error) {
@@ -41,9 +50,10 @@ func decodeHeader(seq uint64, v []byte) (header, error) {
 	bad := func(why string) (header, error) {
 		return h, seqErr(seq, fmt.Errorf("%w: header: %s", ErrCorruptSnapshot, why))
 	}
-	if len(v) < 1 || v[0] != snapshotVersion {
+	if len(v) < 1 || v[0] != snapshotV1 && v[0] != snapshotV2 {
 		return bad("unknown version")
 	}
+	h.ver = v[0]
 	v = v[1:]
 	var n int
 	if h.count, n = binary.Uvarint(v); n <= 0 {
@@ -54,10 +64,30 @@ func decodeHeader(seq uint64, v []byte) (header, error) {
 		return bad("bad chunk count")
 	}
 	v = v[n:]
-	if len(v) != 8 {
+	if len(v) < 8 || h.ver == snapshotV1 && len(v) != 8 {
 		return bad("bad digest")
 	}
 	h.digest = binary.BigEndian.Uint64(v)
+	v = v[8:]
+	if h.ver == snapshotV1 {
+		return h, nil
+	}
+	ne, n := binary.Uvarint(v)
+	if n <= 0 || ne > uint64(len(v)) {
+		return bad("bad endpoint count")
+	}
+	v = v[n:]
+	for i := uint64(0); i < ne; i++ {
+		var r engine.EndpointRecord
+		var err error
+		if v, err = decodeEndpoint(v, &r, 0); err != nil {
+			return bad(fmt.Sprintf("endpoint %d: %v", i, err))
+		}
+		h.endpoints = append(h.endpoints, r)
+	}
+	if len(v) != 0 {
+		return bad("trailing bytes")
+	}
 	return h, nil
 }
 
@@ -138,7 +168,11 @@ func (j *Journal) Snapshot(e *engine.Engine, seq uint64) error {
 	if w.err != nil {
 		return w.err
 	}
-	h := header{seq: seq, count: w.count, chunks: uint64(w.idx), digest: e.Digest()}
+	h := header{ver: snapshotV2, seq: seq, count: w.count, chunks: uint64(w.idx), digest: e.Digest()}
+	e.EndpointRecords(func(r engine.EndpointRecord) bool {
+		h.endpoints = append(h.endpoints, r)
+		return true
+	})
 	var hk [seqKeyLen]byte
 	if err := w.b.Set(seqKey(&hk, tagHeader, seq), appendHeader(nil, &h), nil); err != nil {
 		return err
@@ -180,7 +214,7 @@ type snapWriter struct {
 }
 
 func (w *snapWriter) startChunk() {
-	w.buf = append(w.buf[:0], snapshotVersion, 0, 0, 0, 0) // count patched in endChunk
+	w.buf = append(w.buf[:0], snapshotV2, 0, 0, 0, 0) // count patched in endChunk
 	w.n = 0
 }
 
@@ -189,7 +223,7 @@ func (w *snapWriter) add(b *engine.Binding) {
 		w.err = fmt.Errorf("journal: snapshot: record %s: %w", b.Prefix, err)
 		return
 	}
-	w.buf = appendBinding(w.buf, b, 0)
+	w.buf = appendBinding(w.buf, b, 0, eventV2)
 	w.n++
 	w.count++
 	if len(w.buf) >= chunkBytes {
@@ -234,6 +268,10 @@ func (j *Journal) loadSnapshot(e *engine.Engine, h *header) error {
 		return err
 	}
 	defer func() { _ = it.Close() }()
+	// Endpoint records first: they count in the digest checked below.
+	for i := range h.endpoints {
+		e.Apply(engine.Event{Kind: engine.EventEndpoint, Endpoint: h.endpoints[i]})
+	}
 	var (
 		ev    = engine.Event{Kind: engine.EventLease}
 		count uint64
@@ -248,13 +286,13 @@ func (j *Journal) loadSnapshot(e *engine.Engine, h *header) error {
 		if err != nil {
 			return err
 		}
-		if len(v) < 5 || v[0] != snapshotVersion {
+		if len(v) < 5 || v[0] != h.ver {
 			return bad("chunk %d: unknown version", idx)
 		}
 		n := binary.BigEndian.Uint32(v[1:5])
 		p := v[5:]
 		for i := uint32(0); i < n; i++ {
-			if p, err = decodeBinding(p, &ev.Binding, 0); err != nil {
+			if p, err = decodeBinding(p, &ev.Binding, 0, v[0]); err != nil {
 				return bad("chunk %d record %d: %v", idx, i, err)
 			}
 			e.Apply(ev)

@@ -89,6 +89,9 @@ func TestContractExample(t *testing.T) {
 					Prefix:  mustPrefix("2001:db8:200::/56"),
 				}},
 			}},
+			Relationships: []engine.RelationshipConfig{{
+				Name: "pair-a", Primary: true, MCLT: time.Hour, PDSecondaryShare: 0.5,
+			}},
 		},
 		Relationships: []Relationship{{
 			Name:             "pair-a",

@@ -56,6 +56,12 @@ func (d *decoder) top(root *yaml.Node) *File {
 	d.lifetimes(top.get("lifetimes"), &f.Engine)
 	d.options(top.get("options"), &f.Engine)
 	f.Relationships = d.relationships(top.get("relationships"))
+	for _, r := range f.Relationships {
+		f.Engine.Relationships = append(f.Engine.Relationships, engine.RelationshipConfig{
+			Name: r.Name, Primary: r.Role == "primary", MCLT: r.MCLT,
+			AutoPartnerDown: r.AutoPartnerDown, PDSecondaryShare: r.PDSecondaryShare,
+		})
+	}
 	f.Engine.Subnets = d.subnets(top.get("subnets"))
 	d.overlap(d.subnetSpan, whySubnets)
 	d.overlap(d.pools, whyPools)
