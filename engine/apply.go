@@ -48,8 +48,15 @@ func (e *Engine) Apply(ev Event) {
 	e.exp.set(l, e.due(l))
 }
 
-// due is when a record next needs attention from tick.
+// due is when a record next needs attention from tick. In a relationship's
+// subnet an owed EXPIRED, RELEASED or RESET record waits for the partner's
+// ack (heldUntil, failover_bndupd.go); everything else is as standalone.
 func (e *Engine) due(l *Lease) int64 {
+	if owedStatus(l.Status) {
+		if rel := e.relOf(l); rel >= 0 {
+			return e.heldUntil(l, rel)
+		}
+	}
 	switch l.Status {
 	case StatusActive:
 		return l.Expires

@@ -192,6 +192,10 @@ const (
 	// ActAlarm: raise an operator alarm; Action.State is the state entered
 	// (COMMUNICATIONS-INTERRUPTED from NORMAL, or RESOLUTION-INTERRUPTED).
 	ActAlarm
+	// ActSendBndReply: answer one lease of a received BNDUPD; the details
+	// are in PeerMsg.BndReply. The engine makes it (InputBndUpd), never an
+	// Endpoint.
+	ActSendBndReply
 )
 
 var actionNames = [...]string{
@@ -202,6 +206,7 @@ var actionNames = [...]string{
 	ActSendPoolReq:   "send-poolreq",
 	ActResendUnacked: "resend-unacked",
 	ActAlarm:         "alarm",
+	ActSendBndReply:  "send-bndreply",
 }
 
 func (k ActionKind) String() string {

@@ -35,6 +35,16 @@ const (
 	// InputAdminPartnerDown: `tandem ctl partner-down`. Step returns
 	// ErrPartnerDownState in a state that refuses it.
 	InputAdminPartnerDown
+	// InputBndUpd: one lease of a received BNDUPD, Upd, with the message's
+	// XID. A BNDUPD carrying several leases is fed as one InputBndUpd per
+	// lease, in order, with the same XID; each yields one ActSendBndReply
+	// PeerMsg, and the loop answers the XID with one BNDREPLY built from
+	// all of them (failover_bndupd.go).
+	InputBndUpd
+	// InputBndReply: the partner's answer for one lease of a BNDUPD we
+	// sent: Prefix, Accepted, StatusCode, PartnerLifetimeSent and
+	// BindingStatus as the BNDREPLY echoes them. Call once per lease.
+	InputBndReply
 )
 
 // Input is one thing for the engine to decide on.
@@ -57,6 +67,27 @@ type Input struct {
 	State State // InputPeerState: SERVER_STATE
 	Flags uint8 // InputPeerState: SERVER_FLAGS (wire.ServerFlag*)
 	Start int64 // InputPeerState: START_TIME_OF_STATE, Unix seconds
+
+	// InputBndUpd: the lease, decoded (replicate.ReceivedFromWire). The
+	// caller owns it and keeps it unchanged until Advance; Step sets its
+	// Configured field. Its DUID string is kept by the engine.
+	Upd *ReceivedLease
+	XID uint32 // InputBndUpd: the BNDUPD's transaction id, echoed in the reply
+
+	// InputBndReply: one lease of a BNDREPLY.
+	Prefix   netip.Prefix // the resource: an address as a /128, else a delegated prefix
+	Accepted bool         // no STATUS_CODE (or Success) in the lease's scope
+	// StatusCode is the rejection's STATUS_CODE (0 when accepted).
+	StatusCode uint16
+	// PartnerLifetimeSent is F_PARTNER_LIFETIME_SENT in Unix seconds (0:
+	// absent, the status we sent had no timeout).
+	PartnerLifetimeSent int64
+	// BindingStatus is the F_BINDING_STATUS the reply echoes: the status
+	// the partner accepted. An EXPIRED, RELEASED or RESET record passes to
+	// PENDING-FREE only when it equals the record's current status, so a
+	// late ack of an earlier (ACTIVE) update frees nothing. 0 (absent)
+	// matches nothing.
+	BindingStatus Status
 }
 
 // Dest is an opaque reply address the caller fills and gets back.
@@ -86,12 +117,15 @@ type Ready struct {
 
 // PeerMsg is something an endpoint asks the serving loop to do on its
 // partner link, in order: an Endpoint Action other than ActPersist (which
-// the engine itself turns into an EventEndpoint). ActSendState carries
-// State, Flags, Start and PartnerDown for the STATE message; ActAlarm is for
-// the operator (log, metric), not the partner.
+// the engine itself turns into an EventEndpoint), or the engine's
+// ActSendBndReply. ActSendState carries State, Flags, Start and
+// PartnerDown for the STATE message; ActAlarm is for the operator (log,
+// metric), not the partner; ActSendBndReply carries BndReply.
 type PeerMsg struct {
 	Rel int // index into Config.Relationships
 	Action
+	// BndReply is ActSendBndReply's content.
+	BndReply PeerBndReply
 }
 
 // Counters are the engine's running totals, for metrics. Indexes into Rx
@@ -208,6 +242,10 @@ func (e *Engine) Step(now time.Time, in Input) error {
 		return nil
 	case InputPeerUp, InputPeerDown, InputPeerState, InputUpdDone, InputAdminPartnerDown:
 		return e.peer(&in)
+	case InputBndUpd:
+		return e.bndUpd(&in)
+	case InputBndReply:
+		return e.bndReply(&in)
 	}
 	return ErrInput
 }

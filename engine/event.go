@@ -67,12 +67,14 @@ const (
 	CauseReassign Cause = 66 // the resource was taken for another client
 	CauseFailover Cause = 67 // a failover input: the partner link, a STATE, UPDDONE, a timer
 	CauseAdmin    Cause = 68 // an operator's command (partner-down)
+	CausePartner  Cause = 69 // the partner's BNDUPD was accepted, or its BNDREPLY acked or rejected ours
 )
 
 var causeNames = map[Cause]string{
 	CauseSolicit: "solicit", CauseRequest: "request", CauseRenew: "renew", CauseRebind: "rebind",
 	CauseRelease: "release", CauseDecline: "decline", CauseExpiry: "expiry", CauseReclaim: "reclaim",
 	CauseReassign: "reassign", CauseFailover: "failover", CauseAdmin: "admin",
+	CausePartner: "partner",
 }
 
 func (c Cause) String() string {

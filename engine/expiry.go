@@ -92,12 +92,21 @@ func (h *expiryHeap) down(i int) {
 const maxTickWork = 4096
 
 // tick expires ACTIVE leases whose valid lifetime has passed and frees
-// records whose hold time is over.
+// records whose hold time is over (in a relationship's subnets, an owed
+// record only once heldUntil allows).
 func (e *Engine) tick() {
 	for n := 0; n < maxTickWork && e.exp.len() > 0; n++ {
 		l, due := e.exp.peek()
 		if due > e.now {
 			return
+		}
+		if owedStatus(l.Status) && e.relOf(l) >= 0 {
+			// Queued while its endpoint was in PARTNER-DOWN, which it may
+			// have left since: ask again.
+			if d := e.due(l); d > e.now {
+				e.exp.set(l, d)
+				continue
+			}
 		}
 		b := l.Binding
 		if l.Status == StatusActive {

@@ -16,6 +16,10 @@ import (
 //     timers. The endpoint's actions come out in order: ActPersist becomes
 //     an EventEndpoint (journaled, applied), everything else a PeerMsg in
 //     Ready, sent by the loop once the Ready's events are durable.
+//   - Binding updates. InputBndUpd and InputBndReply carry the partner's
+//     BNDUPD and BNDREPLY leases (failover_bndupd.go); owed EXPIRED,
+//     RELEASED and RESET records wait for the partner's ack before expiry
+//     reclaims them.
 //   - Replay. Apply(EventEndpoint) keeps the last stored image per
 //     relationship; the endpoints start (NewEndpoint, in STARTUP, with that
 //     image) on the first Step after replay, whose time is the boot time.
@@ -94,6 +98,7 @@ func (e *Engine) peer(in *Input) error {
 		return ErrInput
 	}
 	ep := e.rels[in.Rel].ep
+	defer e.enteredPD(in.Rel, ep.State())
 	acts := e.acts[:0]
 	why := CauseFailover
 	switch in.Kind {
@@ -122,11 +127,22 @@ func (e *Engine) peer(in *Input) error {
 func (e *Engine) tickEndpoints() {
 	for i := range e.rels {
 		r := &e.rels[i]
+		from := r.ep.State()
 		e.actions(i, r.ep.Tick(e.now, e.acts[:0]), CauseFailover)
+		e.enteredPD(i, from)
 		if st := r.ep.Stored(); st != r.stored && st.State != 0 &&
 			(!r.hasStored || st.LastOperated-r.stored.LastOperated >= storedRefresh) {
 			e.persist(i, CauseFailover)
 		}
+	}
+}
+
+// enteredPD reschedules relationship i's owed records when its endpoint
+// has just entered PARTNER-DOWN from state from: they may now be reclaimed
+// without the partner's ack (heldUntil).
+func (e *Engine) enteredPD(i int, from State) {
+	if from != StatePartnerDown && e.rels[i].ep.State() == StatePartnerDown {
+		e.reschedule(i)
 	}
 }
 

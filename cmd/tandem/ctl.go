@@ -19,6 +19,7 @@ const ctlUsage = `NAME
 
 SYNOPSIS
     tandem ctl [--control URL] checkpoint DIR
+    tandem ctl [--control URL] partner-down RELATIONSHIP
 
 DESCRIPTION
     checkpoint DIR   write a consistent copy of the server's data-dir (the
@@ -26,6 +27,13 @@ DESCRIPTION
                      exist, while the server keeps serving. The copy is a
                      valid --data-dir for "tandem journal replay|verify"
                      and a backup: start a server on it to restore.
+    partner-down REL the administrator's assertion that the partner of
+                     failover relationship REL is down (RFC 8156 §8.4): this
+                     server moves to PARTNER-DOWN, serves every client
+                     without the MCLT cap and, after MCLT, from the
+                     partner's pool too. Only do this when the partner is
+                     really down: both servers serving in PARTNER-DOWN can
+                     give one address to two clients.
 
 FLAGS
 `
@@ -38,6 +46,9 @@ func ctlMain(args []string) int {
 		return 2
 	}
 	rest := fs.Args()
+	if len(rest) == 2 && rest[0] == "partner-down" {
+		return partnerDown(*url, rest[1])
+	}
 	if len(rest) != 2 || rest[0] != "checkpoint" {
 		fs.Usage()
 		return 2
@@ -61,5 +72,22 @@ func ctlMain(args []string) int {
 		return 1
 	}
 	fmt.Printf("checkpoint written to %s\n", dir)
+	return 0
+}
+
+func partnerDown(url, rel string) int {
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Post(url+"/v1/relationships/"+rel+"/partner-down", "application/json", nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tandem ctl partner-down:", err)
+		return 1
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(os.Stderr, "tandem ctl partner-down: %s", out)
+		return 1
+	}
+	fmt.Printf("relationship %s: partner-down\n", rel)
 	return 0
 }

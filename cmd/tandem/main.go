@@ -17,6 +17,7 @@ Usage:
   tandem journal replay|verify ...        offline journal tools (see: tandem journal --help)
   tandem status [--control URL] [--json]  a running server's state
   tandem ctl checkpoint DIR               copy a running server's data-dir (journal + DUID)
+  tandem ctl partner-down REL             declare the failover partner of REL down
   tandem config check FILE                validate a config file
   tandem config example                   print a commented example config
   tandem config default                   print the embedded default config

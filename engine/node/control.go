@@ -48,6 +48,7 @@ type RelationshipJSON struct {
 	CommOK       bool    `json:"comm_ok"`
 	Unacked      int     `json:"unacked"`
 	LagMS        float64 `json:"lag_ms"`
+	SkewMS       float64 `json:"skew_ms"`
 }
 
 // LeaseJSON is one record in GET /v1/leases.
@@ -107,6 +108,7 @@ func (n *Node) ServeControl(addr string, allowRemote bool) error {
 	mux.HandleFunc("GET /v1/status", n.handleStatus)
 	mux.HandleFunc("GET /v1/leases", n.handleLeases)
 	mux.HandleFunc("POST /v1/checkpoint", n.handleCheckpoint)
+	mux.HandleFunc("POST /v1/relationships/{name}/partner-down", n.handlePartnerDown)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-n.done
@@ -131,16 +133,20 @@ func (n *Node) Status() StatusJSON {
 	s.Server.DUID = FormatDUID(n.duid)
 	s.Server.UptimeS = n.Uptime().Seconds()
 	s.Relationships = []RelationshipJSON{}
+	if len(n.peers) > 0 {
+		n.Do(func(e *engine.Engine) { s.Relationships = n.relationshipsJSON(e) })
+	}
 	s.Leases.NAActive = n.stats.NAActive.Load()
 	s.Leases.PDActive = n.stats.PDActive.Load()
 	s.Journal.Seq = n.stats.LastSeq.Load()
 	s.Journal.Digest = fmt.Sprintf("%016x", n.stats.Digest.Load())
 	s.Packets = map[string]uint64{
-		"received":      n.stats.Received.Load(),
-		"malformed":     n.stats.Malformed.Load(),
-		"replied":       n.stats.Replied.Load(),
-		"send_errors":   n.stats.SendErrors.Load(),
-		"commit_errors": n.stats.CommitErrs.Load(),
+		"received":          n.stats.Received.Load(),
+		"malformed":         n.stats.Malformed.Load(),
+		"replied":           n.stats.Replied.Load(),
+		"send_errors":       n.stats.SendErrors.Load(),
+		"commit_errors":     n.stats.CommitErrs.Load(),
+		"partner_unhandled": n.stats.PeerUnhandled.Load(),
 	}
 	for i := range n.stats.EngineDrops {
 		if i < engine.NumDropReasons {
@@ -244,4 +250,14 @@ func (n *Node) handleCheckpoint(w http.ResponseWriter, r *http.Request) {
 	}
 	n.log.Info("checkpoint", zap.String("dir", req.Dir), zap.Duration("took", time.Since(t0)))
 	writeJSON(w, map[string]any{"dir": req.Dir, "seq": n.stats.LastSeq.Load()})
+}
+
+func (n *Node) handlePartnerDown(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if err := n.PartnerDown(name); err != nil {
+		http.Error(w, err.Error(), http.StatusConflict)
+		return
+	}
+	n.log.Warn("partner-down by administrator", zap.String("relationship", name))
+	writeJSON(w, map[string]string{"relationship": name, "state": "partner-down"})
 }

@@ -75,6 +75,9 @@ type Node struct {
 
 	controlAddr string
 
+	peers      []*peer
+	peerEvents chan peerEvent
+
 	// Totals the loop and readers publish for the control API.
 	stats Stats
 }
@@ -93,6 +96,8 @@ type Stats struct {
 	PDActive    atomic.Int64
 	Digest      atomic.Uint64
 	EngineDrops [8]atomic.Uint64
+
+	PeerUnhandled atomic.Uint64 // partner messages not handled yet
 }
 
 // socket is one UDP socket with what the loop needs to answer on it.
@@ -156,14 +161,21 @@ func Start(o Options) (*Node, error) {
 
 	n := &Node{
 		opts: o, log: o.Logger, eng: eng, jrn: jrn, duid: duid, start: time.Now(),
-		batches: make(chan *rxBatch, 256),
-		calls:   make(chan func(*engine.Engine), 16),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		batches:    make(chan *rxBatch, 256),
+		calls:      make(chan func(*engine.Engine), 16),
+		peerEvents: make(chan peerEvent, 256),
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
 	}
 	n.stats.LastSeq.Store(seq)
 	n.publish()
 	if err := n.listen(); err != nil {
+		n.closeSockets()
+		jrn.Close()
+		return nil, err
+	}
+	if err := n.startPeers(); err != nil {
+		n.closePeers()
 		n.closeSockets()
 		jrn.Close()
 		return nil, err
@@ -201,6 +213,12 @@ func (n *Node) listen() error {
 		return errors.New("node: nothing to listen on: set server.interfaces or server.listen")
 	}
 	return nil
+}
+
+func (n *Node) closePeers() {
+	for _, p := range n.peers {
+		p.link.Close()
+	}
 }
 
 func (n *Node) closeSockets() {
@@ -297,6 +315,8 @@ func (n *Node) loop() {
 			n.eng.Step(now, engine.Input{Kind: engine.InputTick})
 		case fn := <-n.calls:
 			fn(n.eng)
+		case pe := <-n.peerEvents:
+			n.onPeerEvent(pe)
 		case <-n.stop:
 			n.flush(held)
 			return
@@ -341,6 +361,7 @@ func (n *Node) flush(held []*rxBatch) []*rxBatch {
 	}
 	rd := n.eng.Ready()
 	durable := true
+	var firstSeq uint64
 	if len(rd.Events) > 0 {
 		seq, err := n.jrn.Append(rd.Events)
 		if err != nil {
@@ -354,6 +375,7 @@ func (n *Node) flush(held []*rxBatch) []*rxBatch {
 			n.stats.Commits.Add(1)
 			n.stats.Events.Add(uint64(len(rd.Events)))
 			n.stats.LastSeq.Store(seq)
+			firstSeq = seq - uint64(len(rd.Events)) + 1
 			if n.jrn.SnapshotDue() {
 				if err := n.jrn.Snapshot(n.eng, seq); err != nil {
 					n.log.Warn("snapshot", zap.Error(err))
@@ -363,6 +385,10 @@ func (n *Node) flush(held []*rxBatch) []*rxBatch {
 	}
 	if durable {
 		n.send(rd.Replies)
+		n.sendPeerMsgs(rd.PeerMsgs)
+		if firstSeq > 0 {
+			n.offerCommitted(rd.Events, firstSeq) // before Advance reuses rd
+		}
 	}
 	n.eng.Advance(rd)
 	n.publish()
@@ -438,7 +464,8 @@ func (n *Node) Do(fn func(*engine.Engine)) error {
 // journal.
 func (n *Node) Stop() error {
 	close(n.stop)
-	<-n.done // the loop has committed and answered what it held
+	<-n.done       // the loop has committed and answered what it held
+	n.closePeers() // DISCONNECT with ServerShuttingDown
 	n.closeSockets()
 	n.readers.Wait()
 	return n.jrn.Close()

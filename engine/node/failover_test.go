@@ -1,0 +1,170 @@
+package node
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/tandemdhcp/tandem/bench"
+	"github.com/tandemdhcp/tandem/engine"
+	"github.com/tandemdhcp/tandem/engine/config"
+)
+
+const pairConfig = `
+server:
+  data-dir: DATADIR
+  listen: ["[::1]:0"]
+  control: "127.0.0.1:0"
+lifetimes: {preferred: 30m, valid: 1h}
+subnets:
+  - prefix: 2001:db8:1::/64
+    relationship: pair-a
+    pools: ["2001:db8:1::1000-2001:db8:1::ffff"]
+relationships:
+  - name: pair-a
+    role: ROLE
+    PEERKEY: "[::1]:PORT"
+    mclt: 60s
+    keepalive: 1s
+`
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func startPairNode(t *testing.T, role string, port int) *Node {
+	t.Helper()
+	key := "peer"
+	if role == "secondary" {
+		key = "listen"
+	}
+	y := strings.NewReplacer("DATADIR", t.TempDir(), "ROLE", role, "PEERKEY", key, "PORT", fmt.Sprint(port)).Replace(pairConfig)
+	f, err := config.Parse(role+".yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Start(Options{File: f, Logger: zaptest.NewLogger(t).Named(role)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.ServeControl(f.Server.Control, false); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func waitState(t *testing.T, n *Node, want string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var last string
+	for time.Now().Before(deadline) {
+		st := n.Status()
+		if len(st.Relationships) == 1 {
+			last = st.Relationships[0].State
+			if last == want {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("state %q, want %q after %v", last, want, within)
+}
+
+// TestPairReachesNormalAndInterrupts runs a primary and a secondary as two
+// nodes over real TCP on loopback: a fresh pair reaches NORMAL, stopping
+// the primary moves the secondary to COMMUNICATIONS-INTERRUPTED, and the
+// administrator's partner-down moves it to PARTNER-DOWN.
+func TestPairReachesNormalAndInterrupts(t *testing.T) {
+	port := freePort(t)
+	sec := startPairNode(t, "secondary", port)
+	defer sec.Stop()
+	pri := startPairNode(t, "primary", port)
+	waitState(t, pri, "normal", 10*time.Second)
+	waitState(t, sec, "normal", 10*time.Second)
+	if err := sec.PartnerDown("nope"); err == nil {
+		t.Fatal("partner-down for an unknown relationship must fail")
+	}
+	pri.Stop()
+	waitState(t, sec, "communications-interrupted", 5*time.Second)
+	if err := sec.PartnerDown("pair-a"); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, sec, "partner-down", time.Second)
+}
+
+// TestPairReplicatesLeases drives load through the primary of a real pair
+// and checks that within a second every lease the primary holds is on the
+// secondary with the same client, and that the primary has its acks.
+func TestPairReplicatesLeases(t *testing.T) {
+	port := freePort(t)
+	sec := startPairNode(t, "secondary", port)
+	defer sec.Stop()
+	pri := startPairNode(t, "primary", port)
+	defer pri.Stop()
+	waitState(t, pri, "normal", 10*time.Second)
+	waitState(t, sec, "normal", 10*time.Second)
+
+	c := bench.DefaultConfig()
+	c.Server = pri.ListenAddrs()[0]
+	c.IA = "na"
+	c.Rate, c.Duration, c.Clients = 500, time.Second, 200
+	res, err := bench.Run(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Completed == 0 || res.DropRatio > 0.01 {
+		t.Fatalf("load through the primary: %+v", res)
+	}
+	// The secondary in NORMAL answers no new client.
+	c.Server = sec.ListenAddrs()[0]
+	c.Rate, c.Duration, c.Clients = 50, 200*time.Millisecond, 10
+	if res2, _ := bench.Run(c); res2.Completed != 0 {
+		t.Fatalf("secondary in NORMAL completed %d exchanges for new clients", res2.Completed)
+	}
+
+	deadline := time.Now().Add(time.Second)
+	for {
+		want := leaseSet(t, pri)
+		got := leaseSet(t, sec)
+		missing := 0
+		for k, v := range want {
+			if got[k] != v {
+				missing++
+			}
+		}
+		if len(want) == 200 && missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 1s: primary holds %d leases, %d of them not (or differently) on the secondary", len(want), missing)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st := pri.Status(); st.Relationships[0].Unacked != 0 {
+		t.Fatalf("primary still has %d unacked updates", st.Relationships[0].Unacked)
+	}
+}
+
+// leaseSet returns address → DUID of the active leases a node holds.
+func leaseSet(t *testing.T, n *Node) map[string]string {
+	m := map[string]string{}
+	n.Do(func(e *engine.Engine) {
+		e.ForEach(func(b *engine.Binding) bool {
+			if b.Status == engine.StatusActive {
+				m[b.Prefix.String()] = b.DUID
+			}
+			return true
+		})
+	})
+	return m
+}

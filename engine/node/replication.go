@@ -1,0 +1,240 @@
+package node
+
+import (
+	"net/netip"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tandemdhcp/tandem/engine"
+	"github.com/tandemdhcp/tandem/netio/wire"
+	"github.com/tandemdhcp/tandem/replicate"
+)
+
+// Lazy binding replication, on the loop goroutine (ARCHITECTURE rules 2–4):
+//
+//   - After a commit is durable, every lease change in a relationship's
+//     subnets that this server decided (not one it took from the partner)
+//     is offered to that relationship's Outbox under its journal seq;
+//     several changes to one lease coalesce, and the Outbox releases at
+//     most the partner's MAX_UNACKED_BNDUPD at a time. Each is sent as a
+//     BNDUPD built from the lease's current record.
+//   - A received BNDUPD is fed to the engine one lease at a time; the
+//     BNDREPLY leaves only after the Ready holding the accepted records is
+//     durable (RFC 8156: the binding must be in stable storage first).
+//   - A BNDREPLY settles the Outbox entry and tells the engine, which
+//     records the acked partner lifetime and frees acked EXPIRED/RELEASED
+//     records.
+//   - UPDREQ/UPDREQALL queue what the partner asks for and are answered
+//     with UPDDONE once everything queued has been acked.
+//
+// A client reply never waits for any of this: MCLT bounds what a client
+// may hold beyond what the partner has acknowledged.
+
+// replState is one relationship's replication bookkeeping.
+type replState struct {
+	out  *replicate.Outbox
+	recv [wire.MaxIAs * wire.MaxIAAddrs]engine.ReceivedLease
+	// The BNDUPD being answered in the current Ready (the loop handles
+	// one partner message per iteration, then flushes).
+	upd     wire.FailoverMsg
+	results []replicate.LeaseResult
+	// UPDDONE owed for the partner's UPDREQ/UPDREQALL, sent when the
+	// Outbox is idle.
+	updDoneXID uint32
+	updDoneDue bool
+}
+
+func newReplState() *replState {
+	return &replState{out: replicate.NewOutbox(64, 1024), results: make([]replicate.LeaseResult, 0, 64)}
+}
+
+// onBindingMsg handles BNDUPD, BNDREPLY, UPDREQ, UPDREQALL and POOLREQ.
+func (n *Node) onBindingMsg(p *peer, m *wire.FailoverMsg, now time.Time) {
+	r := p.repl
+	switch m.Type {
+	case wire.BndUpd:
+		r.upd = *m
+		r.results = r.results[:0]
+		skew := int64(p.link.Stats().Skew / time.Second)
+		k := replicate.NumLeases(&r.upd)
+		if k == 0 {
+			// No binding at all: answered at once, nothing to persist.
+			p.frame = replicate.AppendBndReply(p.frame[:0], &r.upd, nil)
+			n.sendFrame(p, p.frame)
+			return
+		}
+		for i := 0; i < k && i < len(r.recv); i++ {
+			if err := replicate.ReceivedFromWire(&r.upd, i, skew, &r.recv[i]); err != nil {
+				r.results = append(r.results, replicate.LeaseResult{Status: wire.StatusMissingBindingInformation})
+				continue
+			}
+			n.eng.Step(now, engine.Input{Kind: engine.InputBndUpd, Rel: p.rel, Upd: &r.recv[i], XID: r.upd.XID})
+		}
+	case wire.BndReply:
+		xid := m.XID
+		all := true
+		var firstBad uint16
+		replicate.ParseBndReply(m, func(pfx netip.Prefix, accepted bool, status uint16, pls int64) {
+			if !accepted {
+				all = false
+				if firstBad == 0 {
+					firstBad = status
+				}
+			}
+			n.eng.Step(now, engine.Input{Kind: engine.InputBndReply, Rel: p.rel, Prefix: pfx,
+				Accepted: accepted, StatusCode: status, PartnerLifetimeSent: pls, BindingStatus: statusOf(m, pfx)})
+		})
+		if all {
+			r.out.Ack(xid)
+		} else {
+			r.out.Nak(xid, firstBad)
+			n.log.Info("partner rejected an update", zap.String("relationship", p.name), zap.Uint16("status", firstBad))
+		}
+		n.pump(p, now)
+	case wire.UpdReq, wire.UpdReqAll:
+		all := m.Type == wire.UpdReqAll
+		seq := n.stats.LastSeq.Load()
+		offer := func(b *engine.Binding) bool {
+			if replicate.Encodable(b) {
+				r.out.Offer(seq, replicate.KeyOf(b), now.Unix())
+			}
+			return true
+		}
+		if all {
+			// The partner lost its database: everything in this
+			// relationship's subnets.
+			n.eng.ForEach(func(b *engine.Binding) bool {
+				if n.eng.RelationshipOf(b.Kind, b.Prefix) == p.rel {
+					offer(b)
+				}
+				return true
+			})
+		} else {
+			n.eng.ForEachUnacked(p.rel, offer)
+		}
+		r.updDoneXID, r.updDoneDue = m.XID, true
+		n.pump(p, now)
+	default:
+		// POOLREQ/POOLRESP (proportional prefix transfer) are not built yet:
+		// the primary delegates from the whole pd-pool and the secondary
+		// only in PARTNER-DOWN, so there is nothing to rebalance.
+		n.stats.PeerUnhandled.Add(1)
+		if ce := n.log.Check(zap.DebugLevel, "partner message not handled"); ce != nil {
+			ce.Write(zap.String("relationship", p.name), zap.String("type", wire.FailoverName(m.Type)))
+		}
+	}
+}
+
+// offerCommitted hands the lease changes of a durable commit to the
+// outboxes. first is the journal seq of evs[0].
+func (n *Node) offerCommitted(evs []engine.Event, first uint64) {
+	if len(n.peers) == 0 {
+		return
+	}
+	now := time.Now().Unix()
+	for i := range evs {
+		ev := &evs[i]
+		seq := first + uint64(i)
+		rel := -1
+		if ev.Kind != engine.EventEndpoint && ev.Why != engine.CausePartner {
+			rel = n.eng.RelationshipOf(ev.Binding.Kind, ev.Binding.Prefix)
+		}
+		for _, p := range n.peers {
+			if p.rel == rel && ev.Kind == engine.EventLease && replicate.Encodable(&ev.Binding) {
+				p.repl.out.Offer(seq, replicate.KeyOf(&ev.Binding), now)
+			} else {
+				p.repl.out.Advance(seq)
+			}
+		}
+	}
+	t := time.Now()
+	for _, p := range n.peers {
+		n.pump(p, t)
+	}
+}
+
+// pump sends what the window allows, and an owed UPDDONE once idle.
+func (n *Node) pump(p *peer, now time.Time) {
+	r := p.repl
+	if !p.up {
+		return
+	}
+	r.out.Next(1<<30, func(seq uint64, k replicate.Key) (uint32, replicate.Verdict) {
+		b, ok := n.eng.Lookup(k.Prefix)
+		if !ok || !replicate.Encodable(&b) {
+			return 0, replicate.Skipped
+		}
+		xid := p.link.NextXID()
+		p.frame = replicate.AppendBndUpd(p.frame[:0], xid, now.Unix(), &b, &b.FOTimes)
+		if err := p.link.Send(p.frame); err != nil {
+			return 0, replicate.Stop
+		}
+		return xid, replicate.Sent
+	})
+	if r.updDoneDue && r.out.Idle() {
+		b, f := wire.BeginFrame(p.frame[:0], wire.UpdDone, r.updDoneXID, 0)
+		p.frame = wire.EndFrame(b, f)
+		if n.sendFrame(p, p.frame) {
+			r.updDoneDue = false
+		}
+	}
+}
+
+// sendBndReplies answers the BNDUPD of this Ready, now that the records it
+// accepted are durable.
+func (n *Node) sendBndReplies(p *peer, reps []engine.PeerBndReply) {
+	r := p.repl
+	for i := range reps {
+		r.results = append(r.results, replicate.LeaseResult{Accepted: reps[i].Accepted, Status: reps[i].StatusCode})
+	}
+	p.frame = replicate.AppendBndReply(p.frame[:0], &r.upd, r.results)
+	n.sendFrame(p, p.frame)
+	r.results = r.results[:0]
+}
+
+func (n *Node) sendFrame(p *peer, frame []byte) bool {
+	if err := p.link.Send(frame); err != nil {
+		if ce := n.log.Check(zap.DebugLevel, "partner send"); ce != nil {
+			ce.Write(zap.String("relationship", p.name), zap.Error(err))
+		}
+		return false
+	}
+	return true
+}
+
+// resendUnacked queues every record the partner has not acknowledged
+// (entering NORMAL, RFC 8156 §8.8).
+func (n *Node) resendUnacked(p *peer) {
+	seq := n.stats.LastSeq.Load()
+	now := time.Now()
+	n.eng.ForEachUnacked(p.rel, func(b *engine.Binding) bool {
+		if replicate.Encodable(b) {
+			p.repl.out.Offer(seq, replicate.KeyOf(b), now.Unix())
+		}
+		return true
+	})
+	n.pump(p, now)
+}
+
+func (n *Node) unacked(p *peer) int { return p.repl.out.Unacked() + p.repl.out.Pending() }
+
+func (n *Node) lagMS(p *peer) float64 {
+	return float64(p.repl.out.Lag(time.Now().Unix()) * 1000)
+}
+
+// statusOf finds the F_BINDING_STATUS a BNDREPLY echoes for one lease.
+func statusOf(m *wire.FailoverMsg, p netip.Prefix) engine.Status {
+	if m.HasPrefix {
+		return engine.Status(m.Prefix.BindingStatus)
+	}
+	for i := 0; i < m.Client.NumIAs; i++ {
+		ia := &m.Client.IAs[i]
+		for j := 0; j < ia.NumLeases; j++ {
+			if ia.Leases[j].Prefix == p {
+				return engine.Status(ia.Leases[j].BindingStatus)
+			}
+		}
+	}
+	return 0
+}
