@@ -157,7 +157,7 @@ func (n *Node) onPeerEvent(pe peerEvent) {
 		case wire.UpdDone:
 			in.Kind = engine.InputUpdDone
 		default:
-			n.onBindingMsg(p, m, now)
+			n.onBindingMsg(p, m, pe.ev.Msg, now)
 			return
 		}
 	default:

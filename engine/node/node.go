@@ -317,6 +317,17 @@ func (n *Node) loop() {
 			fn(n.eng)
 		case pe := <-n.peerEvents:
 			n.onPeerEvent(pe)
+			// Group commit for the partner too: take every partner
+			// message already waiting, so one fsync covers them all.
+			for k := 0; k < n.opts.JournalBatch; k++ {
+				select {
+				case pe := <-n.peerEvents:
+					n.onPeerEvent(pe)
+					continue
+				default:
+				}
+				break
+			}
 		case <-n.stop:
 			n.flush(held)
 			return
@@ -389,6 +400,9 @@ func (n *Node) flush(held []*rxBatch) []*rxBatch {
 		if firstSeq > 0 {
 			n.offerCommitted(rd.Events, firstSeq) // before Advance reuses rd
 		}
+	}
+	for _, p := range n.peers {
+		p.repl.flushed()
 	}
 	n.eng.Advance(rd)
 	n.publish()

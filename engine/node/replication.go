@@ -33,43 +33,85 @@ import (
 
 // replState is one relationship's replication bookkeeping.
 type replState struct {
-	out  *replicate.Outbox
-	recv [wire.MaxIAs * wire.MaxIAAddrs]engine.ReceivedLease
-	// The BNDUPD being answered in the current Ready (the loop handles
-	// one partner message per iteration, then flushes).
-	upd     wire.FailoverMsg
+	out *replicate.Outbox
+	// Received leases stepped into the engine in the current Ready, in
+	// fixed blocks so their addresses stay put until Advance.
+	blocks [][]engine.ReceivedLease
+	used   int
+	// The BNDUPDs stepped in the current Ready, in order, each answered
+	// with one BNDREPLY once the Ready is durable. The loop drains many
+	// partner messages per commit, so one fsync covers many BNDUPDs.
+	pending []pendingUpd
 	results []replicate.LeaseResult
+	fm      wire.FailoverMsg // scratch for re-decoding a pending BNDUPD
 	// UPDDONE owed for the partner's UPDREQ/UPDREQALL, sent when the
 	// Outbox is idle.
 	updDoneXID uint32
 	updDoneDue bool
 }
 
+// pendingUpd is a BNDUPD awaiting its BNDREPLY: the message (owned: the
+// link copies each one) and how many leases were stepped for it.
+type pendingUpd struct {
+	msg []byte
+	xid uint32
+	n   int
+}
+
+const recvBlock = 256
+
 func newReplState() *replState {
 	return &replState{out: replicate.NewOutbox(64, 1024), results: make([]replicate.LeaseResult, 0, 64)}
 }
 
+// slot returns storage for one received lease that stays valid until the
+// Ready is flushed.
+func (r *replState) slot() *engine.ReceivedLease {
+	b, i := r.used/recvBlock, r.used%recvBlock
+	if b == len(r.blocks) {
+		r.blocks = append(r.blocks, make([]engine.ReceivedLease, recvBlock))
+	}
+	r.used++
+	return &r.blocks[b][i]
+}
+
+// flushed forgets the current Ready's received leases and BNDUPDs.
+func (r *replState) flushed() {
+	r.used = 0
+	clear(r.pending)
+	r.pending = r.pending[:0]
+}
+
 // onBindingMsg handles BNDUPD, BNDREPLY, UPDREQ, UPDREQALL and POOLREQ.
-func (n *Node) onBindingMsg(p *peer, m *wire.FailoverMsg, now time.Time) {
+func (n *Node) onBindingMsg(p *peer, m *wire.FailoverMsg, msg []byte, now time.Time) {
 	r := p.repl
 	switch m.Type {
 	case wire.BndUpd:
-		r.upd = *m
-		r.results = r.results[:0]
 		skew := int64(p.link.Stats().Skew / time.Second)
-		k := replicate.NumLeases(&r.upd)
-		if k == 0 {
-			// No binding at all: answered at once, nothing to persist.
-			p.frame = replicate.AppendBndReply(p.frame[:0], &r.upd, nil)
+		k := replicate.NumLeases(m)
+		start := r.used
+		ok := k > 0
+		for i := 0; ok && i < k; i++ {
+			if replicate.ReceivedFromWire(m, i, skew, r.slot()) != nil {
+				ok = false
+			}
+		}
+		if !ok {
+			// Nothing usable, or a lease we cannot read: refuse the whole
+			// update at once (nothing was persisted, nothing to wait for).
+			r.used = start
+			r.results = r.results[:0]
+			for i := 0; i < k; i++ {
+				r.results = append(r.results, replicate.LeaseResult{Status: wire.StatusMissingBindingInformation})
+			}
+			p.frame = replicate.AppendBndReply(p.frame[:0], m, r.results)
 			n.sendFrame(p, p.frame)
 			return
 		}
-		for i := 0; i < k && i < len(r.recv); i++ {
-			if err := replicate.ReceivedFromWire(&r.upd, i, skew, &r.recv[i]); err != nil {
-				r.results = append(r.results, replicate.LeaseResult{Status: wire.StatusMissingBindingInformation})
-				continue
-			}
-			n.eng.Step(now, engine.Input{Kind: engine.InputBndUpd, Rel: p.rel, Upd: &r.recv[i], XID: r.upd.XID})
+		r.pending = append(r.pending, pendingUpd{msg: msg, xid: m.XID, n: k})
+		for i := 0; i < k; i++ {
+			j := start + i
+			n.eng.Step(now, engine.Input{Kind: engine.InputBndUpd, Rel: p.rel, Upd: &r.blocks[j/recvBlock][j%recvBlock], XID: m.XID})
 		}
 	case wire.BndReply:
 		xid := m.XID
@@ -181,16 +223,24 @@ func (n *Node) pump(p *peer, now time.Time) {
 	}
 }
 
-// sendBndReplies answers the BNDUPD of this Ready, now that the records it
-// accepted are durable.
+// sendBndReplies answers the BNDUPDs of this Ready, now that the records
+// they accepted are durable: the engine's per-lease answers come in the
+// order the leases were stepped.
 func (n *Node) sendBndReplies(p *peer, reps []engine.PeerBndReply) {
 	r := p.repl
-	for i := range reps {
-		r.results = append(r.results, replicate.LeaseResult{Accepted: reps[i].Accepted, Status: reps[i].StatusCode})
+	for _, u := range r.pending {
+		if len(reps) < u.n || reps[0].XID != u.xid || r.fm.Decode(u.msg) != nil {
+			n.log.Error("BNDREPLY bookkeeping out of step; partner will resend", zap.String("relationship", p.name))
+			return
+		}
+		r.results = r.results[:0]
+		for i := 0; i < u.n; i++ {
+			r.results = append(r.results, replicate.LeaseResult{Accepted: reps[i].Accepted, Status: reps[i].StatusCode})
+		}
+		reps = reps[u.n:]
+		p.frame = replicate.AppendBndReply(p.frame[:0], &r.fm, r.results)
+		n.sendFrame(p, p.frame)
 	}
-	p.frame = replicate.AppendBndReply(p.frame[:0], &r.upd, r.results)
-	n.sendFrame(p, p.frame)
-	r.results = r.results[:0]
 }
 
 func (n *Node) sendFrame(p *peer, frame []byte) bool {
