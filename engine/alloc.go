@@ -33,6 +33,16 @@ type subnet struct {
 	resNA   map[netip.Addr]string   // reserved address → DUID
 	resPD   map[netip.Addr]string   // reserved prefix address → DUID
 	rel     int                     // index of its failover relationship; -1 = standalone
+
+	// gen counts changes that may free capacity (a record leaving ACTIVE,
+	// a record freed, a tick, a failover state change); exhausted[kind]
+	// is gen+1 when a full probe of that kind found nothing, at second
+	// exhaustedAt[kind] (time alone makes held records reusable). A full
+	// pool then costs one comparison per request instead of a bounded
+	// scan of up to scanLimit candidates, until something changes.
+	gen         uint64
+	exhausted   [3]uint64
+	exhaustedAt [3]int64
 }
 
 // addrPool is an inclusive range inside one /64: hi is the shared upper 64
@@ -253,6 +263,9 @@ func (e *Engine) pick(sn int, k Kind, duid []byte, iaid uint32, ia *wire.IA) (ne
 	if e.fo.rel >= 0 && k == KindPD && !e.fo.primary && !e.fo.partnerUsable {
 		return netip.Prefix{}, false // no prefix is the secondary's yet
 	}
+	if s.exhausted[k] == s.gen+1 && s.exhaustedAt[k] == e.now {
+		return netip.Prefix{}, false
+	}
 	split := e.fo.rel >= 0 && k == KindNA
 	rounds := 1
 	if split && e.fo.partnerUsable {
@@ -291,6 +304,7 @@ func (e *Engine) pick(sn int, k Kind, duid []byte, iaid uint32, ia *wire.IA) (ne
 			}
 		}
 	}
+	s.exhausted[k], s.exhaustedAt[k] = s.gen+1, e.now
 	return netip.Prefix{}, false
 }
 

@@ -21,6 +21,7 @@ func (e *Engine) Apply(ev Event) {
 	l := m[key]
 	if ev.Kind == EventFree {
 		if l != nil {
+			e.capacityChanged(int(l.subnet))
 			e.unindex(l)
 			e.exp.remove(l)
 			e.account(l, -1)
@@ -38,6 +39,9 @@ func (e *Engine) Apply(ev Event) {
 			e.unindex(l)
 			fresh = true
 		}
+	}
+	if !fresh && l.Status == StatusActive && b.Status != StatusActive {
+		e.capacityChanged(int(l.subnet))
 	}
 	l.Binding = *b
 	l.subnet = int32(e.subnetOf(b.Kind, b.Prefix))
@@ -184,4 +188,16 @@ func (e *Engine) binding(k Kind, duid []byte, iaid uint32, sn int) *Lease {
 		}
 	}
 	return nil
+}
+
+// capacityChanged invalidates a subnet's "pool exhausted" note (alloc.go);
+// sn < 0 invalidates every subnet's.
+func (e *Engine) capacityChanged(sn int) {
+	if sn >= 0 && sn < len(e.subnets) {
+		e.subnets[sn].gen++
+		return
+	}
+	for i := range e.subnets {
+		e.subnets[i].gen++
+	}
 }

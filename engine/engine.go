@@ -237,10 +237,12 @@ func (e *Engine) Step(now time.Time, in Input) error {
 		e.client(&in)
 		return nil
 	case InputTick:
+		e.capacityChanged(-1) // time makes held records reusable
 		e.tick()
 		e.tickEndpoints()
 		return nil
 	case InputPeerUp, InputPeerDown, InputPeerState, InputUpdDone, InputAdminPartnerDown:
+		e.capacityChanged(-1) // a new state may open the partner's pool
 		return e.peer(&in)
 	case InputBndUpd:
 		return e.bndUpd(&in)

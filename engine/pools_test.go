@@ -107,6 +107,19 @@ func TestFullSmallPool(t *testing.T) {
 	if na, _ := tr.e.Active(); na != 7 {
 		t.Fatalf("active %d", na)
 	}
+
+	// The exhausted note: further requests in the same second are
+	// answered from it, and a RELEASE invalidates it at once, so the
+	// freed address goes to the next client.
+	r = tr.send(tr.msgFor(wire.Request, 9, true, false))
+	if ia := findIA(t, &r.reply(t).Msg, KindNA, 1); iaStatus(t, ia) != wire.StatusNoAddrsAvail {
+		t.Fatalf("full pool, second request: %+v", ia)
+	}
+	tr.send(tr.msgFor(wire.Release, 3, true, false))
+	a := leasedAddr(t, findIA(t, &tr.lease(10, true, false).Msg, KindNA, 1))
+	if seen[a] != 3 {
+		t.Fatalf("after client 3 released, client 10 got %v, want client 3's address", a)
+	}
 }
 
 // Expiry on tick: ACTIVE → EXPIRED when the valid lifetime ends, then the
