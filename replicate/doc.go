@@ -34,12 +34,16 @@
 // averaged clock skew. Pipe is an in-memory transport for tests and
 // simulations.
 //
-// # Still to come: the BNDUPD stream
+// # Lazy updates
 //
-// The lazy BNDUPD stream (ARCHITECTURE.md rule 4) plugs into the session
-// writer: it tails the journal from the partner's acked cursor up to the
-// durable watermark, encodes BNDUPDs straight into the FrameWriter's tail
-// within the partner's MAX_UNACKED_BNDUPD window (Partner.MaxUnacked), and
-// learns of acks from BNDREPLY Message events routed back to it. Until
-// then the serving loop sends through Send.
+// bndupd.go translates between engine records and BNDUPD/BNDREPLY
+// messages; outbox.go is the sender's bookkeeping: journal changes are
+// offered under their sequence numbers, changes to one lease coalesce, at
+// most the partner's MAX_UNACKED_BNDUPD are in flight, and Cursor is the
+// position the partner has durably seen. The serving loop (engine/node)
+// owns an Outbox per relationship, offers each durable commit's lease
+// changes, and sends BNDUPDs through Link.Send; the link's writer batches
+// many frames per write. Still to do: persisting the cursor so a restart
+// resumes from it rather than from the engine's unacked records, and
+// encoding BNDUPDs straight into the writer's buffer.
 package replicate
