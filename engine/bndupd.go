@@ -240,21 +240,48 @@ func Accepted(local *LocalLease, upd *ReceivedLease) LocalLease {
 	} else {
 		n.DUID, n.IAID = "", 0
 	}
+	// The record's CLTT and Expires must describe the same client
+	// transaction: Expires = CLTT + Valid is what a BNDUPD built from this
+	// record tells the partner. A record taken over for another client
+	// starts from the update's times alone.
+	same := local != nil && upd.sameClient(local)
+	if !same {
+		n.CLTT, n.Expires = 0, 0
+	}
+	if upd.CLTT != 0 {
+		n.CLTT = max(n.CLTT, upd.CLTT)
+	}
+	n.CLTT = max(n.CLTT, upd.PartnerRawCLTT)
 	if upd.Status == StatusActive {
+		exp := upd.StateExpiration
 		if upd.CLTT != 0 {
-			n.Expires = upd.CLTT + int64(upd.Valid)
-		} else {
-			n.Expires = upd.StateExpiration
+			exp = upd.CLTT + int64(upd.Valid)
 		}
+		// Never shorten what we ourselves told the same client (an
+		// update within the ±5 s tie is accepted but may be older).
+		if same && local.Status == StatusActive {
+			exp = max(exp, local.Expires)
+		}
+		n.Expires = exp
 	}
 	n.StateExpiration = upd.StateExpiration // 0: the new status does not time out
+	if upd.Status == StatusActive {
+		// An ACTIVE record's state lasts at least as long as its lease:
+		// taking a shorter state expiry from an older update would let a
+		// later EXPIRED from the partner end a lease we renewed since.
+		n.StateExpiration = max(n.StateExpiration, n.Expires)
+	}
 	if upd.PartnerLifetime != 0 {
 		n.ExpirationTime = upd.PartnerLifetime
 	}
 	if upd.RawCLTT != 0 {
 		n.PartnerRawCLTT = upd.RawCLTT
 	}
-	n.CLTT = max(n.CLTT, upd.PartnerRawCLTT)
-	n.PartnerLifetime = max(n.PartnerLifetime, upd.ExpirationTime)
+	// F_EXPIRATION_TIME is the largest lifetime the partner has acked to
+	// us for this lease: an acknowledgement, so it raises what we may
+	// count on (ack_pl). It is not something we still owe the partner;
+	// storing it as PartnerLifetime made every accepted record look
+	// unacked and sent it back, with our times, after a restart.
+	n.AckedPartnerLifetime = max(n.AckedPartnerLifetime, upd.ExpirationTime)
 	return n
 }

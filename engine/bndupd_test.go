@@ -403,8 +403,8 @@ func TestBndUpdAcceptedStores(t *testing.T) {
 		t.Errorf("expiration-time %d, want the received partner-lifetime %d", n.ExpirationTime, u.PartnerLifetime)
 	case n.PartnerRawCLTT != now0+hour+2:
 		t.Errorf("partner-raw-clt-time %d, want the raw base − CLT_TIME", n.PartnerRawCLTT)
-	case n.CLTT != now0+30:
-		t.Errorf("CLTT %d, want the later PARTNER_RAW_CLT_TIME", n.CLTT)
+	case n.CLTT != now0+hour:
+		t.Errorf("CLTT %d, want the new client's CLT_TIME (Expires = CLTT + valid)", n.CLTT)
 	case n.PartnerLifetime != now0+5*day:
 		t.Errorf("partner-lifetime %d replaced by an earlier EXPIRATION_TIME", n.PartnerLifetime)
 	case n.AckedPartnerLifetime != now0+4*day, !n.PartnerNeedsUpdate:
@@ -413,13 +413,14 @@ func TestBndUpdAcceptedStores(t *testing.T) {
 	if l.DUID != updA {
 		t.Errorf("Accepted modified its input")
 	}
-	// Later EXPIRATION_TIME replaces partner-lifetime; an earlier
-	// PARTNER_RAW_CLT_TIME does not move CLTT; same client keeps its
-	// location.
+	// A later EXPIRATION_TIME (what the partner acked to us) raises
+	// ack_pl and leaves what we still owe alone; the same client's later
+	// CLT_TIME moves CLTT, an earlier PARTNER_RAW_CLT_TIME does not; same
+	// client keeps its location.
 	u = recv(StatusActive, updA, 1, now0+hour, now0)
 	u.ExpirationTime, u.PartnerRawCLTT = now0+6*day, now0-hour
 	n = Accepted(l, u)
-	if n.PartnerLifetime != now0+6*day || n.CLTT != now0 || n.RemoteID != "rid" {
+	if n.AckedPartnerLifetime != now0+6*day || n.PartnerLifetime != now0+5*day || n.CLTT != now0+hour || n.RemoteID != "rid" {
 		t.Errorf("second update: %+v", n)
 	}
 	// A RELEASED update without timeouts: state-expiration cleared, the

@@ -189,6 +189,9 @@ func (e *Engine) commit(in *Input, k Kind, p netip.Prefix, iaid uint32, why Caus
 			if l.DUID != b.DUID || l.IAID != iaid {
 				b.PartnerRawCLTT = 0
 			}
+			if l.Status != StatusActive {
+				b.AckedPartnerLifetime = 0 // see leaseTimes
+			}
 		}
 		_, desired, _, _ := e.lifetimes()
 		b.PartnerLifetime = LazyPartnerLifetime(e.now, desired, valid)
@@ -251,7 +254,7 @@ func (e *Engine) assign(b []byte, in *Input, sn int, k Kind, commit bool, why Ca
 		var p netip.Prefix
 		ok := false
 		if l := e.binding(k, m.ClientID, ia.IAID, sn); l != nil && l.Status != StatusAbandoned &&
-			(l.Status == StatusActive || e.mayAllocate()) &&
+			(l.Status == StatusActive || e.mayAllocate() && e.mayTake(k, l.Prefix)) &&
 			e.usable(sn, k, l.Prefix, m.ClientID, ia.IAID) {
 			p, ok = l.Prefix, true
 		} else if e.mayAllocate() {
@@ -350,7 +353,7 @@ func (e *Engine) extend(b []byte, in *Input, sn int, k Kind, why Cause) []byte {
 		var p netip.Prefix
 		ok := false
 		if l := e.binding(k, m.ClientID, ia.IAID, sn); l != nil && l.Status != StatusAbandoned &&
-			(l.Status == StatusActive || e.mayAllocate()) &&
+			(l.Status == StatusActive || e.mayAllocate() && e.mayTake(k, l.Prefix)) &&
 			e.usable(sn, k, l.Prefix, m.ClientID, ia.IAID) {
 			p, ok = l.Prefix, true
 		} else if why == CauseRebind && e.mayAllocate() {

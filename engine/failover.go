@@ -325,7 +325,11 @@ func (e *Engine) leaseTimes(k Kind, p netip.Prefix) (pref, valid, t1, t2 uint32)
 		return
 	}
 	var ackedPL, expTime int64
-	if l := e.mapFor(k)[p.Addr()]; l != nil && l.Prefix == p {
+	if l := e.mapFor(k)[p.Addr()]; l != nil && l.Prefix == p && l.Status == StatusActive {
+		// Only a live lease's acknowledgements count: once either side has
+		// said EXPIRED or RELEASED, the partner may have accepted that and
+		// forgotten the lifetimes it acked, so a new grant starts from the
+		// MCLT alone (found by the pair simulation, seed 12).
 		ackedPL, expTime = l.AckedPartnerLifetime, l.ExpirationTime
 	}
 	v := CapLifetime(e.fo.rule, valid, e.fo.mclt, e.now, ackedPL, expTime)
