@@ -108,7 +108,10 @@ func TestBndUpdActiveAddress(t *testing.T) {
 		n.Expires != b.Expires || n.StartOfState != b.StartOfState {
 		t.Errorf("accepted record %+v", n)
 	}
-	if n.ExpirationTime != fo.PartnerLifetime || n.PartnerRawCLTT != b.CLTT || n.CLTT != fo.PartnerRawCLTT {
+	// CLTT: the client's last transaction as the update tells it (so
+	// Expires = CLTT + valid holds), or our own as the partner knows it,
+	// whichever is later.
+	if n.ExpirationTime != fo.PartnerLifetime || n.PartnerRawCLTT != b.CLTT || n.CLTT != max(b.CLTT, fo.PartnerRawCLTT) {
 		t.Errorf("accepted times: exp %d praw %d cltt %d", n.ExpirationTime, n.PartnerRawCLTT, n.CLTT)
 	}
 }
