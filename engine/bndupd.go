@@ -258,9 +258,11 @@ func Accepted(local *LocalLease, upd *ReceivedLease) LocalLease {
 			exp = upd.CLTT + int64(upd.Valid)
 		}
 		// Never shorten what we ourselves told the same client (an
-		// update within the ±5 s tie is accepted but may be older).
-		if same && local.Status == StatusActive {
-			exp = max(exp, local.Expires)
+		// update within the ±5 s tie is accepted but may be older): keep
+		// our grant whole — CLTT, lifetimes and expiry together, so a
+		// BNDUPD built from the record still says CLTT + valid = expiry.
+		if same && local.Status == StatusActive && local.Expires > exp {
+			n.CLTT, n.Preferred, n.Valid, exp = local.CLTT, local.Preferred, local.Valid, local.Expires
 		}
 		n.Expires = exp
 	}
