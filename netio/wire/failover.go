@@ -273,17 +273,17 @@ func (m *FailoverMsg) Decode(b []byte) error {
 		}
 		switch code {
 		case OptFProtocolVersion:
-			err = m.u32(data, FHasVersion, &m.Version)
+			err = firstU32(&m.Has, FHasVersion, data, &m.Version)
 		case OptFMCLT:
-			err = m.u32(data, FHasMCLT, &m.MCLT)
+			err = firstU32(&m.Has, FHasMCLT, data, &m.MCLT)
 		case OptFKeepaliveTime:
-			err = m.u32(data, FHasKeepalive, &m.KeepaliveTime)
+			err = firstU32(&m.Has, FHasKeepalive, data, &m.KeepaliveTime)
 		case OptFMaxUnackedBndUpd:
-			err = m.u32(data, FHasMaxUnacked, &m.MaxUnacked)
+			err = firstU32(&m.Has, FHasMaxUnacked, data, &m.MaxUnacked)
 		case OptFStartTimeOfState:
-			err = m.u32(data, FHasStartTimeOfState, &m.StartTimeOfState)
+			err = firstU32(&m.Has, FHasStartTimeOfState, data, &m.StartTimeOfState)
 		case OptFPartnerDownTime:
-			err = m.u32(data, FHasPartnerDownTime, &m.PartnerDownTime)
+			err = firstU32(&m.Has, FHasPartnerDownTime, data, &m.PartnerDownTime)
 		case OptFConnectFlags:
 			if len(data) != 2 {
 				return ErrBadOption
@@ -293,9 +293,9 @@ func (m *FailoverMsg) Decode(b []byte) error {
 				m.ConnectFlags = binary.BigEndian.Uint16(data)
 			}
 		case OptFServerState:
-			err = m.u8(data, FHasServerState, &m.ServerState)
+			err = firstU8(&m.Has, FHasServerState, data, &m.ServerState)
 		case OptFServerFlags:
-			err = m.u8(data, FHasServerFlags, &m.ServerFlags)
+			err = firstU8(&m.Has, FHasServerFlags, data, &m.ServerFlags)
 		case OptFRelationshipName:
 			if m.RelationshipName == nil {
 				m.RelationshipName = data
@@ -331,23 +331,27 @@ func (m *FailoverMsg) Decode(b []byte) error {
 	}
 }
 
-func (m *FailoverMsg) u32(data []byte, bit uint32, v *uint32) error {
+// firstU32 stores a 4-byte option's value in *v and sets bit in *has,
+// unless that bit is already set: the first copy of an option wins, as in
+// the client-message decoder. A wrong length is malformed.
+func firstU32(has *uint32, bit uint32, data []byte, v *uint32) error {
 	if len(data) != 4 {
 		return ErrBadOption
 	}
-	if m.Has&bit == 0 {
-		m.Has |= bit
+	if *has&bit == 0 {
+		*has |= bit
 		*v = binary.BigEndian.Uint32(data)
 	}
 	return nil
 }
 
-func (m *FailoverMsg) u8(data []byte, bit uint32, v *uint8) error {
+// firstU8 is firstU32 for 1-byte options.
+func firstU8(has *uint32, bit uint32, data []byte, v *uint8) error {
 	if len(data) != 1 {
 		return ErrBadOption
 	}
-	if m.Has&bit == 0 {
-		m.Has |= bit
+	if *has&bit == 0 {
+		*has |= bit
 		*v = data[0]
 	}
 	return nil
@@ -472,12 +476,8 @@ func (l *BindingLease) decode(b []byte, prefix bool) error {
 		var bit uint32
 		switch code {
 		case OptFBindingStatus:
-			if len(data) != 1 {
-				return ErrBadOption
-			}
-			if l.Has&HasBindingStatus == 0 {
-				l.Has |= HasBindingStatus
-				l.BindingStatus = data[0]
+			if err := firstU8(&l.Has, HasBindingStatus, data, &l.BindingStatus); err != nil {
+				return err
 			}
 			continue
 		case OptStatusCode:
@@ -508,12 +508,8 @@ func (l *BindingLease) decode(b []byte, prefix bool) error {
 		default:
 			continue
 		}
-		if len(data) != 4 {
-			return ErrBadOption
-		}
-		if l.Has&bit == 0 {
-			l.Has |= bit
-			*v = binary.BigEndian.Uint32(data)
+		if err := firstU32(&l.Has, bit, data, v); err != nil {
+			return err
 		}
 	}
 }
