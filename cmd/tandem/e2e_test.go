@@ -1073,25 +1073,7 @@ func runPerfdhcpLoad(t *testing.T, relayed bool) {
 	const rate, seconds = 2000, 10
 	args := perfdhcpArgs(relayed, rate, seconds)
 	out, code, err := tp.exec(tp.cli, 90*time.Second, "perfdhcp", args...)
-	t.Logf("perfdhcp %s: exit %d\n%s", strings.Join(args, " "), code, perfSummary(out))
-	// 0: all exchanges completed; 3: some did not (judged by the ratio below).
-	if err != nil && code != 3 {
-		t.Fatalf("perfdhcp: exit %d: %v\n%s", code, err, tail(out, 60))
-	}
-	stats := parsePerfdhcp(out)
-	for _, ex := range []string{"SOLICIT-ADVERTISE", "REQUEST-REPLY"} {
-		st := stats[ex]
-		if st == nil || st.ratio < 0 {
-			t.Fatalf("perfdhcp output has no %s drops ratio:\n%s", ex, tail(out, 60))
-		}
-		computed := 0.0
-		if st.sent > 0 {
-			computed = 100 * float64(st.drops) / float64(st.sent)
-		}
-		if st.ratio >= 1 || computed >= 1 {
-			t.Errorf("%s: drops ratio %.3f %% (%d of %d sent dropped), want < 1 %%", ex, max(st.ratio, computed), st.drops, st.sent)
-		}
-	}
+	stats := perfdhcpDrops(t, args, out, code, err)
 	sa, rr := stats["SOLICIT-ADVERTISE"], stats["REQUEST-REPLY"]
 	// The load must really have been offered: at least 80 % of rate×period.
 	if minSent := uint64(rate * seconds * 8 / 10); sa.sent < minSent {
@@ -1412,4 +1394,31 @@ func TestRestartKeepsLeases(t *testing.T) {
 	} else {
 		t.Logf("all %d replied leases are held by their clients after kill -9 and restart", len(checked))
 	}
+}
+
+// perfdhcpDrops logs a perfdhcp run, fails on an exit other than 0 (all
+// exchanges completed) or 3 (some did not, judged here), and requires both
+// exchanges' drop ratios — perfdhcp's own and drops/sent — under 1 %.
+func perfdhcpDrops(t *testing.T, args []string, out string, code int, err error) map[string]*perfStats {
+	t.Helper()
+	t.Logf("perfdhcp %s: exit %d\n%s", strings.Join(args, " "), code, perfSummary(out))
+	// 0: all exchanges completed; 3: some did not (judged by the ratio below).
+	if err != nil && code != 3 {
+		t.Fatalf("perfdhcp: exit %d: %v\n%s", code, err, tail(out, 60))
+	}
+	stats := parsePerfdhcp(out)
+	for _, ex := range []string{"SOLICIT-ADVERTISE", "REQUEST-REPLY"} {
+		st := stats[ex]
+		if st == nil || st.ratio < 0 {
+			t.Fatalf("perfdhcp output has no %s drops ratio:\n%s", ex, tail(out, 60))
+		}
+		computed := 0.0
+		if st.sent > 0 {
+			computed = 100 * float64(st.drops) / float64(st.sent)
+		}
+		if st.ratio >= 1 || computed >= 1 {
+			t.Errorf("%s: drops ratio %.3f %% (%d of %d sent dropped), want < 1 %%", ex, max(st.ratio, computed), st.drops, st.sent)
+		}
+	}
+	return stats
 }

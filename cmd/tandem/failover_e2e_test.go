@@ -275,24 +275,7 @@ func (fp *foPair) perfdhcpArgs(lease string, rate, seconds int, base string) []s
 // 0 % drops.
 func (fp *foPair) perfResult(t *testing.T, args []string, out string, code int, err error, rate, seconds int) map[string]*perfStats {
 	t.Helper()
-	t.Logf("perfdhcp %s: exit %d\n%s", strings.Join(args, " "), code, perfSummary(out))
-	if err != nil && code != 3 {
-		t.Fatalf("perfdhcp: exit %d: %v\n%s", code, err, tail(out, 60))
-	}
-	stats := parsePerfdhcp(out)
-	for _, ex := range []string{"SOLICIT-ADVERTISE", "REQUEST-REPLY"} {
-		st := stats[ex]
-		if st == nil || st.ratio < 0 {
-			t.Fatalf("perfdhcp output has no %s drops ratio:\n%s", ex, tail(out, 60))
-		}
-		computed := 0.0
-		if st.sent > 0 {
-			computed = 100 * float64(st.drops) / float64(st.sent)
-		}
-		if st.ratio >= 1 || computed >= 1 {
-			t.Errorf("%s: drops ratio %.3f %% (%d of %d sent dropped), want < 1 %%", ex, max(st.ratio, computed), st.drops, st.sent)
-		}
-	}
+	stats := perfdhcpDrops(t, args, out, code, err)
 	if minSent := uint64(rate * seconds * 8 / 10); stats["SOLICIT-ADVERTISE"].sent < minSent {
 		t.Errorf("perfdhcp sent only %d SOLICITs in %d s at rate %d (want ≥ %d): the load was not applied",
 			stats["SOLICIT-ADVERTISE"].sent, seconds, rate, minSent)
