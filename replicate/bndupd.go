@@ -400,3 +400,20 @@ func ParseBndReply(m *wire.FailoverMsg, fn func(p netip.Prefix, accepted bool, s
 		fn(l.Prefix, st == 0, st, pls)
 	}
 }
+
+// EchoedStatus finds the F_BINDING_STATUS a BNDREPLY echoes for the lease
+// p: the status the partner accepted (0 when the reply does not name p).
+func EchoedStatus(m *wire.FailoverMsg, p netip.Prefix) engine.Status {
+	if m.HasPrefix {
+		return engine.Status(m.Prefix.BindingStatus)
+	}
+	for i := 0; i < m.Client.NumIAs; i++ {
+		ia := &m.Client.IAs[i]
+		for j := 0; j < ia.NumLeases; j++ {
+			if ia.Leases[j].Prefix == p {
+				return engine.Status(ia.Leases[j].BindingStatus)
+			}
+		}
+	}
+	return 0
+}

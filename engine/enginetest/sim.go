@@ -620,7 +620,7 @@ func (s *Sim) onPeerMsg(i int, m *pmsg) {
 			if s.o.Faults.InflateAck && accepted && pls != 0 {
 				pls += 86400
 			}
-			bs := statusOf(&fm, p)
+			bs := replicate.EchoedStatus(&fm, p)
 			s.logf("%s <- BNDREPLY %s acc=%v st=%d %v pls=%d", names[i], p, accepted, status, bs, pls-s.nowSec(i))
 			before, _ := sv.eng.Lookup(p)
 			s.stepIn(i, engine.Input{Kind: engine.InputBndReply, Prefix: p, Accepted: accepted, StatusCode: status,
@@ -650,21 +650,6 @@ func (s *Sim) markAcked(i int, p netip.Prefix, b engine.Binding) {
 			c.hold[k] = h
 		}
 	}
-}
-
-func statusOf(m *wire.FailoverMsg, p netip.Prefix) engine.Status {
-	if m.HasPrefix {
-		return engine.Status(m.Prefix.BindingStatus)
-	}
-	for i := 0; i < m.Client.NumIAs; i++ {
-		ia := &m.Client.IAs[i]
-		for j := 0; j < ia.NumLeases; j++ {
-			if ia.Leases[j].Prefix == p {
-				return engine.Status(ia.Leases[j].BindingStatus)
-			}
-		}
-	}
-	return 0
 }
 
 // --- link, crash, restart, operator -------------------------------------------

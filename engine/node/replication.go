@@ -125,7 +125,7 @@ func (n *Node) onBindingMsg(p *peer, m *wire.FailoverMsg, msg []byte, now time.T
 				}
 			}
 			n.eng.Step(now, engine.Input{Kind: engine.InputBndReply, Rel: p.rel, Prefix: pfx,
-				Accepted: accepted, StatusCode: status, PartnerLifetimeSent: pls, BindingStatus: statusOf(m, pfx)})
+				Accepted: accepted, StatusCode: status, PartnerLifetimeSent: pls, BindingStatus: replicate.EchoedStatus(m, pfx)})
 		})
 		if all {
 			r.out.Ack(xid)
@@ -271,20 +271,4 @@ func (n *Node) unacked(p *peer) int { return p.repl.out.Unacked() + p.repl.out.P
 
 func (n *Node) lagMS(p *peer) float64 {
 	return float64(p.repl.out.Lag(time.Now().Unix()) * 1000)
-}
-
-// statusOf finds the F_BINDING_STATUS a BNDREPLY echoes for one lease.
-func statusOf(m *wire.FailoverMsg, p netip.Prefix) engine.Status {
-	if m.HasPrefix {
-		return engine.Status(m.Prefix.BindingStatus)
-	}
-	for i := 0; i < m.Client.NumIAs; i++ {
-		ia := &m.Client.IAs[i]
-		for j := 0; j < ia.NumLeases; j++ {
-			if ia.Leases[j].Prefix == p {
-				return engine.Status(ia.Leases[j].BindingStatus)
-			}
-		}
-	}
-	return 0
 }
