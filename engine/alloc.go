@@ -59,9 +59,10 @@ func (p *addrPool) contains(a netip.Addr) bool {
 
 // pdPool is 2^k prefixes of length dlen inside base.
 type pdPool struct {
-	base netip.Prefix
-	dlen int
-	n    uint64 // count - 1
+	base  netip.Prefix
+	dlen  int
+	n     uint64     // count - 1
+	split splitState // the proportional split (pdsplit.go)
 }
 
 func (p *pdPool) at(idx uint64) netip.Prefix {
@@ -260,8 +261,15 @@ func (e *Engine) pick(sn int, k Kind, duid []byte, iaid uint32, ia *wire.IA) (ne
 	// partner's addresses); in PARTNER-DOWN, once the partner's pool is
 	// usable, a second round takes any address (own half exhausted first,
 	// RFC 8156 §4.2.2). Prefixes: mayTake (the primary's whole pd-pool).
-	if e.fo.rel >= 0 && k == KindPD && !e.fo.primary && !e.fo.partnerUsable {
-		return netip.Prefix{}, false // no prefix is the secondary's yet
+	if e.fo.rel >= 0 && k == KindPD && !e.fo.primary {
+		// The secondary's own pool first (pdsplit.go), the rest of the
+		// pool only once the partner's is usable (§4.2.2).
+		if p, ok := e.pickBackup(sn, duid, iaid); ok {
+			return p, true
+		}
+		if !e.fo.partnerUsable {
+			return netip.Prefix{}, false
+		}
 	}
 	if s.exhausted[k] == s.gen+1 && s.exhaustedAt[k] == e.now {
 		return netip.Prefix{}, false

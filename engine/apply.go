@@ -31,7 +31,7 @@ func (e *Engine) Apply(ev Event) {
 	}
 	fresh := l == nil
 	if fresh {
-		l = &Lease{heapIdx: -1, subnet: -1}
+		l = &Lease{heapIdx: -1, subnet: -1, pool: -1}
 		m[key] = l
 	} else {
 		e.account(l, -1)
@@ -45,6 +45,10 @@ func (e *Engine) Apply(ev Event) {
 	}
 	l.Binding = *b
 	l.subnet = int32(e.subnetOf(b.Kind, b.Prefix))
+	l.pool = e.poolOf(int(l.subnet), b.Kind, b.Prefix)
+	if b.Status == StatusFreeBackup {
+		e.capacityChanged(int(l.subnet)) // the secondary's own pool grew
+	}
 	if fresh {
 		e.index(l)
 	}
@@ -60,6 +64,9 @@ func (e *Engine) due(l *Lease) int64 {
 		if rel := e.relOf(l); rel >= 0 {
 			return e.heldUntil(l, rel)
 		}
+	}
+	if l.Kind == KindPD && (l.Status == StatusFreeBackup || reclaiming(&l.Binding)) && e.relOf(l) >= 0 {
+		return Never // the secondary's prefix (pdsplit.go): a record is what says so
 	}
 	switch l.Status {
 	case StatusActive:
@@ -94,6 +101,7 @@ func (e *Engine) account(l *Lease, sign int) {
 	if l.Status == StatusActive {
 		e.counts[l.Kind] += sign
 	}
+	e.splitAccount(l, sign)
 }
 
 // bindingHash hashes every durable field of a record.
@@ -153,13 +161,21 @@ func clientKeyStr(k Kind, duid string, iaid uint32) uint64 {
 	return mix(h.sum())
 }
 
+// index and unindex skip records with no client (a delegable prefix in
+// FREE-BACKUP): thousands of them would share one chain.
 func (e *Engine) index(l *Lease) {
+	if l.DUID == "" {
+		return
+	}
 	k := clientKeyStr(l.Kind, l.DUID, l.IAID)
 	l.next = e.clients[k]
 	e.clients[k] = l
 }
 
 func (e *Engine) unindex(l *Lease) {
+	if l.DUID == "" {
+		return
+	}
 	k := clientKeyStr(l.Kind, l.DUID, l.IAID)
 	p := e.clients[k]
 	if p == l {

@@ -45,6 +45,10 @@ const (
 	// sent: Prefix, Accepted, StatusCode, PartnerLifetimeSent and
 	// BindingStatus as the BNDREPLY echoes them. Call once per lease.
 	InputBndReply
+	// InputPoolReq: the secondary's POOLREQ (the loop answers POOLRESP).
+	// The primary rebalances the relationship's delegable prefixes at
+	// once instead of at the next tick (pdsplit.go).
+	InputPoolReq
 )
 
 // Input is one thing for the engine to decide on.
@@ -248,6 +252,12 @@ func (e *Engine) Step(now time.Time, in Input) error {
 		return e.bndUpd(&in)
 	case InputBndReply:
 		return e.bndReply(&in)
+	case InputPoolReq:
+		if in.Rel < 0 || in.Rel >= len(e.rels) {
+			return ErrInput
+		}
+		e.rebalance(in.Rel)
+		return nil
 	}
 	return ErrInput
 }

@@ -68,13 +68,16 @@ const (
 	CauseFailover Cause = 67 // a failover input: the partner link, a STATE, UPDDONE, a timer
 	CauseAdmin    Cause = 68 // an operator's command (partner-down)
 	CausePartner  Cause = 69 // the partner's BNDUPD was accepted, or its BNDREPLY acked or rejected ours
+	// CauseRebalance: the primary moved a free delegable prefix to the
+	// secondary's pool (FREE-BACKUP) or took one back (pdsplit.go).
+	CauseRebalance Cause = 70
 )
 
 var causeNames = map[Cause]string{
 	CauseSolicit: "solicit", CauseRequest: "request", CauseRenew: "renew", CauseRebind: "rebind",
 	CauseRelease: "release", CauseDecline: "decline", CauseExpiry: "expiry", CauseReclaim: "reclaim",
 	CauseReassign: "reassign", CauseFailover: "failover", CauseAdmin: "admin",
-	CausePartner: "partner",
+	CausePartner: "partner", CauseRebalance: "rebalance",
 }
 
 func (c Cause) String() string {

@@ -29,10 +29,10 @@ import (
 //     lifetimes; commit records PartnerLifetime (LazyPartnerLifetime) and
 //     StateExpiration on the lease for the BNDUPD that follows.
 //
-// Delegated prefixes, for now: the primary allocates from the whole pd-pool
-// and the secondary only in PARTNER-DOWN, after PartnerPoolUsableAt. The
-// proportional split (FREE-BACKUP prefixes moved to the secondary by BNDUPD,
-// split.go's Rebalance) needs the replicator and comes with it.
+// Delegated prefixes: proportional allocation (pdsplit.go). The primary
+// moves a share of the free ones to the secondary as FREE-BACKUP records;
+// each side allocates from its own, and from the partner's only in
+// PARTNER-DOWN after PartnerPoolUsableAt.
 
 // storedRefresh is how often a serving endpoint's stored image is written
 // even when no transition asks for it: Stored().LastOperated is the "last
@@ -130,6 +130,7 @@ func (e *Engine) tickEndpoints() {
 		from := r.ep.State()
 		e.actions(i, r.ep.Tick(e.now, e.acts[:0]), CauseFailover)
 		e.enteredPD(i, from)
+		e.rebalance(i)
 		if st := r.ep.Stored(); st != r.stored && st.State != 0 &&
 			(!r.hasStored || st.LastOperated-r.stored.LastOperated >= storedRefresh) {
 			e.persist(i, CauseFailover)
@@ -337,15 +338,21 @@ func (e *Engine) leaseTimes(k Kind, p netip.Prefix) (pref, valid, t1, t2 uint32)
 }
 
 // mayTake reports whether this server may make a new lease of p in the
-// request's failover state: its own half of the addresses (split.go), the
-// whole pd-pool for the primary, and the partner's share only in
-// PARTNER-DOWN once PartnerPoolUsableAt has passed.
+// request's failover state: its own half of the addresses (split.go); for
+// prefixes, the primary any (usable keeps it off the FREE-BACKUP ones) and
+// the secondary its FREE-BACKUP ones (pdsplit.go); the partner's share
+// only in PARTNER-DOWN once PartnerPoolUsableAt has passed.
 func (e *Engine) mayTake(k Kind, p netip.Prefix) bool {
 	if e.fo.rel < 0 {
 		return true
 	}
 	if k == KindNA && OwnedBy(p.Addr(), e.fo.primary) || k == KindPD && e.fo.primary {
 		return true
+	}
+	if k == KindPD {
+		if l := e.pd[p.Addr()]; l != nil && l.Prefix == p && l.Status == StatusFreeBackup {
+			return true // the secondary's own pool (pdsplit.go)
+		}
 	}
 	return e.fo.partnerUsable
 }

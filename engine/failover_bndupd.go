@@ -85,7 +85,8 @@ func (e *Engine) bndUpd(in *Input) error {
 		local = &l.Binding
 	}
 	acc, st := DecideBndUpd(local, u, e.now, ep.Role() == RoleSecondary)
-	if !acc && st == wire.StatusOutdatedBindingInfo && local != nil && e.agrees(local, u) {
+	if !acc && st == wire.StatusOutdatedBindingInfo && local != nil &&
+		(e.agrees(local, u) || splitAccepts(local, u, ep.Role() == RolePrimary)) {
 		acc, st = true, 0
 	}
 	rep := PeerBndReply{XID: in.XID, Kind: u.Kind, Prefix: u.Prefix, Accepted: acc, StatusCode: st,
@@ -98,6 +99,12 @@ func (e *Engine) bndUpd(in *Input) error {
 		}
 		if owedStatus(nb.Status) || nb.Status == StatusPendingFree {
 			e.pendingFree(&nb)
+		}
+		if nb.Status == StatusFree || nb.Status == StatusFreeBackup {
+			// Nothing of ours is pending for a free resource; a
+			// PartnerLifetime left from an older record would read as an
+			// unacked reclaim (pdsplit.go).
+			nb.PartnerLifetime = 0
 		}
 		e.emit(Event{Kind: EventLease, Time: e.now, Why: CausePartner, Binding: nb})
 	case local != nil:
@@ -152,6 +159,9 @@ func (e *Engine) bndReply(in *Input) error {
 		nb.Acked(in.PartnerLifetimeSent)
 		if owedStatus(nb.Status) && in.BindingStatus == nb.Status {
 			e.pendingFree(&nb)
+		}
+		if reclaiming(&nb) && in.BindingStatus == StatusFree {
+			nb.PartnerLifetime = 0 // the secondary gave it back: ours (pdsplit.go)
 		}
 	} else {
 		nb.PartnerNeedsUpdate, _ = AfterDecision(nb.PartnerNeedsUpdate, false, in.StatusCode)

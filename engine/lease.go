@@ -61,6 +61,7 @@ type Lease struct {
 	Binding
 
 	subnet  int32  // index of the subnet the resource belongs to
+	pool    int16  // prefixes: index of the subnet's pd-pool holding it, or -1
 	heapIdx int    // position in the expiry heap; -1 when not queued
 	next    *Lease // next lease in the same client-index bucket
 	digest  uint64 // this lease's contribution to the state digest

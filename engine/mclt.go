@@ -198,6 +198,9 @@ func ReusableAt(l *LocalLease, primary, partnerDown bool, pdEntry int64, mclt ui
 	if st == StatusPendingFree {
 		st = FreeStatus(l.Kind, l.Prefix)
 	}
+	if reclaiming(l) {
+		st = StatusFreeBackup // the secondary's until it acks (pdsplit.go)
+	}
 	if st == StatusFree && primary || st == StatusFreeBackup && !primary {
 		return 0
 	}

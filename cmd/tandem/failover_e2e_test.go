@@ -605,13 +605,6 @@ func foNft(t *testing.T, tp *topo, ns, script string) {
 // an address and a prefix.
 func TestFailoverPartition(t *testing.T) {
 	requireE2E(t, "perfdhcp", "nft")
-	if os.Getenv("TANDEM_E2E_KNOWN_ISSUES") != "1" {
-		t.Skip("known issue: in communications-interrupted the secondary has no delegable prefix to give " +
-			"(proportional PD allocation / POOLREQ-POOLRESP not implemented, engine/node/replication.go), so it " +
-			"ADVERTISEs IA_PD NoPrefixAvail; perfdhcp -e address-and-prefix, which takes the first ADVERTISE, then " +
-			"completes only 12-37 % of exchanges during the partition (0 % drops: it sends no REQUEST). " +
-			"TestFailoverPartitionAddresses covers the rest. Run anyway with TANDEM_E2E_KNOWN_ISSUES=1.")
-	}
 	runFailoverPartition(t, "address-and-prefix")
 }
 

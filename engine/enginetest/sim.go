@@ -122,7 +122,7 @@ func config(primary bool) engine.Config {
 			Pools:   []engine.Range{{Start: poolLo, End: poolHi}},
 			PDPools: []engine.PDPool{{Prefix: pdPool, DelegatedLen: pdLen}},
 		}},
-		Relationships: []engine.RelationshipConfig{{Name: relName, Primary: primary, MCLT: mclt * time.Second}},
+		Relationships: []engine.RelationshipConfig{{Name: relName, Primary: primary, MCLT: mclt * time.Second, PDSecondaryShare: 0.5}},
 	}
 }
 
@@ -453,6 +453,8 @@ func (s *Sim) sendPeerMsgs(i int, msgs []engine.PeerMsg) {
 			s.send(i, pmsg{typ: wire.UpdReq, xid: sv.nextXID()})
 		case engine.ActSendUpdReqAll:
 			s.send(i, pmsg{typ: wire.UpdReqAll, xid: sv.nextXID()})
+		case engine.ActSendPoolReq:
+			s.send(i, pmsg{typ: wire.PoolReq, xid: sv.nextXID()})
 		case engine.ActResendUnacked:
 			s.resendUnacked(i)
 		}
@@ -558,6 +560,10 @@ func (s *Sim) onPeerMsg(i int, m *pmsg) {
 	case wire.UpdDone:
 		s.logf("%s <- UPDDONE", names[i])
 		s.stepIn(i, engine.Input{Kind: engine.InputUpdDone})
+	case wire.PoolReq:
+		// As the node: POOLRESP (nothing follows from it) and a rebalance.
+		s.logf("%s <- POOLREQ", names[i])
+		s.stepIn(i, engine.Input{Kind: engine.InputPoolReq})
 	case wire.UpdReq, wire.UpdReqAll:
 		s.logf("%s <- %s", names[i], wire.FailoverName(m.typ))
 		seq := uint64(len(sv.journal))
@@ -625,7 +631,11 @@ func (s *Sim) onPeerMsg(i int, m *pmsg) {
 			before, _ := sv.eng.Lookup(p)
 			s.stepIn(i, engine.Input{Kind: engine.InputBndReply, Prefix: p, Accepted: accepted, StatusCode: status,
 				PartnerLifetimeSent: pls, BindingStatus: bs})
-			if accepted && bs == engine.StatusActive {
+			// The ack covers the client's current grant only when it
+			// answers the newest update of the lease: a grant made while
+			// an older BNDUPD was in flight queued a new partner lifetime,
+			// and the partner has not heard of that grant yet.
+			if accepted && bs == engine.StatusActive && (before.PartnerLifetime == 0 || before.PartnerLifetime == pls) {
 				s.markAcked(i, p, before)
 			}
 		})

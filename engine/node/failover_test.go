@@ -24,6 +24,7 @@ subnets:
   - prefix: 2001:db8:1::/64
     relationship: pair-a
     pools: ["2001:db8:1::1000-2001:db8:1::ffff"]
+    pd-pools: [{prefix: "2001:db8:100::/44", delegated-length: 56}]
 relationships:
   - name: pair-a
     role: ROLE
@@ -167,4 +168,78 @@ func leaseSet(t *testing.T, n *Node) map[string]string {
 		})
 	})
 	return m
+}
+
+// freeBackup returns the FREE-BACKUP prefixes a node holds.
+func freeBackup(n *Node) map[string]bool {
+	m := map[string]bool{}
+	n.Do(func(e *engine.Engine) {
+		e.ForEach(func(b *engine.Binding) bool {
+			if b.Kind == engine.KindPD && b.Status == engine.StatusFreeBackup {
+				m[b.Prefix.String()] = true
+			}
+			return true
+		})
+	})
+	return m
+}
+
+// TestPairSplitsPrefixes: over real TCP, the secondary's POOLREQ on
+// entering NORMAL gets the primary to move half of the 4096 free /56s
+// (pd-secondary-share 0.5, the default) to it as FREE-BACKUP; once the
+// primary is gone, the secondary in COMMUNICATIONS-INTERRUPTED delegates
+// new prefixes from exactly those.
+func TestPairSplitsPrefixes(t *testing.T) {
+	port := freePort(t)
+	sec := startPairNode(t, "secondary", port)
+	defer sec.Stop()
+	pri := startPairNode(t, "primary", port)
+	waitState(t, pri, "normal", 10*time.Second)
+	waitState(t, sec, "normal", 10*time.Second)
+	deadline := time.Now().Add(3 * time.Second)
+	var pb, sb map[string]bool
+	for {
+		pb, sb = freeBackup(pri), freeBackup(sec)
+		if len(pb) == 2048 && len(sb) == 2048 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("FREE-BACKUP prefixes: primary %d, secondary %d, want 2048 each", len(pb), len(sb))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for p := range pb {
+		if !sb[p] {
+			t.Fatalf("%s is FREE-BACKUP on the primary only", p)
+		}
+	}
+	pri.Stop()
+	waitState(t, sec, "communications-interrupted", 5*time.Second)
+
+	c := bench.DefaultConfig()
+	c.Server = sec.ListenAddrs()[0]
+	c.IA = "pd"
+	c.Rate, c.Duration, c.Clients = 200, time.Second, 100
+	res, err := bench.Run(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Completed == 0 || res.DropRatio > 0.01 {
+		t.Fatalf("load through the secondary in CI: %+v", res)
+	}
+	delegated := 0
+	sec.Do(func(e *engine.Engine) {
+		e.ForEach(func(b *engine.Binding) bool {
+			if b.Kind == engine.KindPD && b.Status == engine.StatusActive {
+				delegated++
+				if !sb[b.Prefix.String()] {
+					t.Errorf("secondary delegated %s, not one of its FREE-BACKUP prefixes", b.Prefix)
+				}
+			}
+			return true
+		})
+	})
+	if delegated != 100 {
+		t.Fatalf("secondary delegated %d prefixes, want 100", delegated)
+	}
 }

@@ -82,7 +82,8 @@ func (r *replState) flushed() {
 	r.pending = r.pending[:0]
 }
 
-// onBindingMsg handles BNDUPD, BNDREPLY, UPDREQ, UPDREQALL and POOLREQ.
+// onBindingMsg handles BNDUPD, BNDREPLY, UPDREQ, UPDREQALL, POOLREQ and
+// POOLRESP.
 func (n *Node) onBindingMsg(p *peer, m *wire.FailoverMsg, msg []byte, now time.Time) {
 	r := p.repl
 	switch m.Type {
@@ -157,10 +158,19 @@ func (n *Node) onBindingMsg(p *peer, m *wire.FailoverMsg, msg []byte, now time.T
 		}
 		r.updDoneXID, r.updDoneDue = m.XID, true
 		n.pump(p, now)
+	case wire.PoolReq:
+		// The secondary asks for its share of the delegable prefixes:
+		// POOLRESP says the task is accepted (RFC 8156 §4.2.2: it may come
+		// before the BNDUPDs), and the primary's engine rebalances now
+		// (a secondary's engine ignores it: only the primary moves
+		// prefixes). The BNDUPDs follow through the Outbox as usual.
+		b, f := wire.BeginFrame(p.frame[:0], wire.PoolResp, m.XID, 0)
+		p.frame = wire.EndFrame(b, f)
+		n.sendFrame(p, p.frame)
+		n.eng.Step(now, engine.Input{Kind: engine.InputPoolReq, Rel: p.rel})
+	case wire.PoolResp:
+		// Nothing to do: the prefixes come as BNDUPDs.
 	default:
-		// POOLREQ/POOLRESP (proportional prefix transfer) are not built yet:
-		// the primary delegates from the whole pd-pool and the secondary
-		// only in PARTNER-DOWN, so there is nothing to rebalance.
 		n.stats.PeerUnhandled.Add(1)
 		if ce := n.log.Check(zap.DebugLevel, "partner message not handled"); ce != nil {
 			ce.Write(zap.String("relationship", p.name), zap.String("type", wire.FailoverName(m.Type)))
