@@ -68,6 +68,9 @@ type Event struct {
 }
 
 // Stats are the link's counters. Counters only grow for the Link's life.
+// On a Listener shared by several secondaries, a secondary's Refused*
+// count only what can be tied to it (see Listener); ListenerStats count
+// every refusal.
 type Stats struct {
 	Connected bool
 	Partner   Partner       // from the latest CONNECT exchange

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -252,4 +253,40 @@ func TestSharedListenerRegister(t *testing.T) {
 	if n := x.Stats().Links; n != 2 {
 		t.Fatalf("%d links", n)
 	}
+}
+
+// TestSharedListenerClose: closing the links and then the Listener, with an
+// admission stalled before its CONNECT, leaves no goroutine behind.
+func TestSharedListenerClose(t *testing.T) {
+	before := runtime.NumGoroutine()
+	x, err := Listen(netip.MustParseAddrPort("127.0.0.1:0"), nil)
+	if err != nil {
+		t.Skipf("no IPv4 loopback: %v", err)
+	}
+	var links []*Link
+	for _, name := range []string{"a", "b"} {
+		c := testConfig(false)
+		c.Name, c.Shared, c.Peer = name, x, netip.MustParseAddrPort("127.0.0.1:0")
+		l, err := Start(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		links = append(links, l)
+	}
+	p := startPrimary(t, x.Addr(), func(c *Config) { c.Name = "b" })
+	waitEvent(t, p, EventUp)
+	idle, err := net.Dial("tcp", x.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	for _, l := range links {
+		l.Close()
+	}
+	if n := x.Stats().Links; n != 0 {
+		t.Fatalf("%d links still registered", n)
+	}
+	x.Close()
+	p.Close()
+	eventually(t, "goroutines to exit", func() bool { return runtime.NumGoroutine() <= before })
 }
