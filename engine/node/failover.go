@@ -19,9 +19,9 @@ import (
 
 // The partner side of the serving loop: one replicate.Link per failover
 // relationship, and one replicate.Listener per distinct listen address of
-// the secondaries among them. Link events become engine inputs on the loop goroutine;
-// the engine's PeerMsgs become STATE and UPDREQ messages on the link once
-// the Ready that produced them is durable.
+// the secondaries among them. Link events become engine inputs on the loop
+// goroutine; the engine's PeerMsgs become STATE and UPDREQ messages on the
+// link once the Ready that produced them is durable.
 
 // peer is one relationship's link as the loop sees it.
 type peer struct {
