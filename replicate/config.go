@@ -120,6 +120,15 @@ type Config struct {
 	Dial func(ctx context.Context) (net.Conn, error)
 	// Listener replaces the secondary's TCP listener; the link closes it.
 	Listener net.Listener
+	// Shared, when set, is the listener this secondary shares with the
+	// other relationships that listen on the same address (m-to-1: one
+	// secondary, several primaries, one port 647); Listen and Listener are
+	// then ignored. Connections reach this link only from its partner's
+	// address (Peer or AllowedPeers) and with a CONNECT naming it. Links
+	// on one Listener need distinct Names, and links that could accept the
+	// same address need the same TLS pointer. The caller closes Shared,
+	// after the links on it.
+	Shared *Listener
 
 	// RetryMin and RetryMax bound the primary's exponential reconnect
 	// backoff; each delay is jittered to [½, 1] of its nominal value.
@@ -151,8 +160,8 @@ func (c *Config) validate() error {
 		if c.Dial == nil && !c.Peer.IsValid() {
 			return errors.New("replicate: the primary needs Peer or Dial")
 		}
-	} else if c.Listener == nil && !c.Listen.IsValid() {
-		return errors.New("replicate: the secondary needs Listen or Listener")
+	} else if c.Shared == nil && c.Listener == nil && !c.Listen.IsValid() {
+		return errors.New("replicate: the secondary needs Listen, Listener or Shared")
 	}
 	if c.MCLT == 0 {
 		c.MCLT = DefaultMCLT
@@ -230,6 +239,26 @@ func (c *Config) allowed(a netip.Addr) bool {
 	}
 	for _, p := range c.AllowedPeers {
 		if p.Unmap() == a {
+			return true
+		}
+	}
+	return false
+}
+
+// acceptsAny reports whether the secondary names no partner address, and
+// so accepts a connection from anywhere.
+func (c *Config) acceptsAny() bool { return len(c.AllowedPeers) == 0 && !c.Peer.IsValid() }
+
+// overlaps reports whether some address is accepted by both secondaries.
+func (c *Config) overlaps(o *Config) bool {
+	if c.acceptsAny() || o.acceptsAny() {
+		return true
+	}
+	if len(c.AllowedPeers) == 0 {
+		return o.allowed(c.Peer.Addr())
+	}
+	for _, a := range c.AllowedPeers {
+		if o.allowed(a) {
 			return true
 		}
 	}

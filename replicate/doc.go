@@ -24,6 +24,24 @@
 // and wire.BeginFrame/EndFrame build them. FrameReader and FrameWriter move
 // them over a stream without allocating per frame.
 //
+// # Several relationships on one socket (m-to-1)
+//
+// A secondary in several relationships — RFC 7031's m-to-1 model, one
+// standby for several primaries — listens for all of them on one port
+// 647. A Listener (Listen, NewListener) is that socket; each secondary's
+// Config.Shared names it. A connection is admitted only from an address
+// that is some registered relationship's partner, TLS is set up with that
+// relationship's configuration, and the CONNECT's RELATIONSHIP_NAME picks
+// the relationship among those with that partner address, so a primary can
+// never reach another primary's relationship by naming it: the refusal is
+// CONNECTREPLY(ConfigurationConflict). A secondary without Shared gets a
+// Listener of its own.
+//
+//	primaries            Listener on [::]:647              secondary links
+//	A ─ CONNECT "a" ──▶  from A's address?  name "a"? ──▶  Link "a"
+//	B ─ CONNECT "b" ──▶  from B's address?  name "b"? ──▶  Link "b"
+//	B ─ CONNECT "a" ──▶  refused: ConfigurationConflict (counted on "b")
+//
 // # Interface to the serving loop
 //
 // Start returns a Link. Events delivers Up (with the partner's parameters),

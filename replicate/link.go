@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -69,6 +68,9 @@ type Event struct {
 }
 
 // Stats are the link's counters. Counters only grow for the Link's life.
+// On a Listener shared by several secondaries, a secondary's Refused*
+// count only what can be tied to it (see Listener); ListenerStats count
+// every refusal.
 type Stats struct {
 	Connected bool
 	Partner   Partner       // from the latest CONNECT exchange
@@ -120,7 +122,8 @@ type Link struct {
 	cancel    context.CancelFunc
 	closeOnce sync.Once
 	wg        sync.WaitGroup
-	ln        net.Listener
+	lst       *Listener      // secondary: where connections arrive
+	ownLst    bool           // lst is private to this link, closed with it
 	incoming  chan *accepted // secondary: the next admitted connection
 	serverTLS *tls.Config
 	clientTLS *tls.Config
@@ -198,20 +201,28 @@ func Start(cfg Config) (*Link, error) {
 		go l.runPrimary()
 		return l, nil
 	}
-	l.ln = cfg.Listener
-	if l.ln == nil {
-		ln, err := net.Listen("tcp", cfg.Listen.String())
-		if err != nil {
-			return nil, fmt.Errorf("replicate: listen: %w", err)
+	l.lst, l.ownLst = cfg.Shared, cfg.Shared == nil
+	if l.ownLst {
+		ln := cfg.Listener
+		if ln == nil {
+			var err error
+			if ln, err = net.Listen("tcp", cfg.Listen.String()); err != nil {
+				return nil, fmt.Errorf("replicate: listen: %w", err)
+			}
 		}
-		l.ln = ln
+		l.lst = NewListener(ln, l.log)
 	}
-	if len(cfg.AllowedPeers) == 0 && !cfg.Peer.IsValid() {
+	if err := l.lst.register(l); err != nil {
+		if l.ownLst {
+			l.lst.Close()
+		}
+		return nil, err
+	}
+	if cfg.acceptsAny() {
 		l.log.Warn("failover listener accepts connections from any address; set AllowedPeers or Peer")
 	}
-	l.log.Info("failover listener up", zap.Stringer("addr", l.ln.Addr()))
-	l.wg.Add(2)
-	go l.acceptLoop()
+	l.log.Info("failover listener up", zap.Stringer("addr", l.lst.Addr()), zap.Bool("shared", !l.ownLst))
+	l.wg.Add(1)
 	go l.runSecondary()
 	return l, nil
 }
@@ -222,10 +233,10 @@ func (l *Link) Events() <-chan Event { return l.events }
 
 // Addr is the secondary's listening address (useful with port 0).
 func (l *Link) Addr() netip.AddrPort {
-	if l.ln == nil {
+	if l.lst == nil {
 		return netip.AddrPort{}
 	}
-	return addrPortOf(l.ln.Addr())
+	return l.lst.Addr()
 }
 
 // NextXID returns a fresh 24-bit transaction id, unique among this link's
@@ -305,8 +316,10 @@ func (l *Link) Close() error {
 				&refusal{wire.StatusServerShuttingDown, "server shutting down"})
 		}
 		l.cancel()
-		if l.ln != nil {
-			l.ln.Close()
+		if l.ownLst {
+			l.lst.Close()
+		} else if l.lst != nil {
+			l.lst.unregister(l)
 		}
 		l.wg.Wait()
 		for {
@@ -398,144 +411,6 @@ func (l *Link) dial() (net.Conn, error) {
 		return nil, fmt.Errorf("TLS: %w", err)
 	}
 	return tc, nil
-}
-
-// acceptLoop admits the secondary's connections: only from allowed
-// addresses (RFC 8156 §6.1), with TLS only after a verified client
-// certificate, and only with an acceptable CONNECT. Admission runs per
-// connection, so a stalled handshake does not hold up the partner's real
-// reconnect, and nothing short of a valid CONNECT disturbs an up session.
-func (l *Link) acceptLoop() {
-	defer l.wg.Done()
-	for {
-		c, err := l.ln.Accept()
-		if err != nil {
-			if l.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			l.log.Warn("failover accept", zap.Error(err))
-			if !l.sleep(50 * time.Millisecond) {
-				return
-			}
-			continue
-		}
-		remote := addrPortOf(c.RemoteAddr())
-		if !l.cfg.allowed(remote.Addr()) {
-			l.refusedPeers.Add(1)
-			l.log.Warn("refused failover connection from an address with no relationship",
-				zap.Stringer("remote", remote))
-			c.Close()
-			continue
-		}
-		l.wg.Add(1)
-		go l.admit(c, remote)
-	}
-}
-
-// accepted is a connection whose CONNECT the secondary accepted, on its
-// way to the manager goroutine, which answers it.
-type accepted struct {
-	conn    net.Conn
-	partner Partner
-	xid     uint32 // the CONNECT's, echoed by CONNECTREPLY
-	mclt    uint32 // the primary's, echoed and adopted
-}
-
-func (l *Link) admit(c net.Conn, remote netip.AddrPort) {
-	defer l.wg.Done()
-	log := l.log.With(zap.Stringer("remote", remote))
-	ctx, cancel := context.WithTimeout(l.ctx, handshakeTimeout)
-	defer cancel()
-	stopWatch := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
-	defer stopWatch()
-	if l.serverTLS != nil {
-		tc := tls.Server(c, l.serverTLS)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			l.refusedTLS.Add(1)
-			log.Warn("refused failover connection: TLS handshake failed", zap.Error(err))
-			c.Close()
-			return
-		}
-		c = tc
-	}
-	// Read exactly the CONNECT: the primary sends nothing more until it
-	// has our CONNECTREPLY, and the session's reader starts after it.
-	var m wire.FailoverMsg
-	msg, err := readFrame(c, l.cfg.MaxFrame)
-	if err == nil {
-		l.framesIn.Add(1)
-		err = m.Decode(msg)
-	}
-	if err != nil {
-		log.Info("failover connection closed before a CONNECT", zap.Error(err))
-		c.Close()
-		return
-	}
-	p, r := checkConnect(&l.cfg, &m, l.cfg.Now())
-	if r != nil {
-		l.refusedConnects.Add(1)
-		log.Warn("refused failover CONNECT", zap.Uint16("status", r.status), zap.String("reason", r.reason))
-		if _, err := c.Write(appendConnectReply(nil, &l.cfg, m.XID, l.sentTime(), 0, r.status, r.reason)); err == nil {
-			l.framesOut.Add(1)
-		}
-		c.Close()
-		return
-	}
-	if !stopWatch() || c.SetDeadline(time.Time{}) != nil {
-		c.Close()
-		return
-	}
-	p.Addr = remote
-	a := &accepted{conn: c, partner: p, xid: m.XID, mclt: m.MCLT}
-	l.mu.Lock()
-	closed := l.closed
-	l.mu.Unlock()
-	if closed {
-		c.Close()
-		return
-	}
-	// A valid CONNECT means the partner has given up any older connection
-	// (it restarted, or its side of the old one died first): replace ours
-	// rather than make it wait out our keepalive.
-	if s := l.cur.Load(); s != nil {
-		s.stop("replaced by a new connection from the partner", 0, nil)
-	}
-	for {
-		select {
-		case l.incoming <- a:
-			return
-		default:
-		}
-		select {
-		case old := <-l.incoming:
-			old.conn.Close()
-		default:
-		}
-	}
-}
-
-// readFrame reads exactly one frame, for the CONNECT before a session owns
-// the connection.
-func readFrame(c net.Conn, maxFrame int) ([]byte, error) {
-	var hdr [2]byte
-	if _, err := io.ReadFull(c, hdr[:]); err != nil {
-		return nil, err
-	}
-	n := int(hdr[0])<<8 | int(hdr[1])
-	switch {
-	case n < wire.FailoverHeaderLen:
-		return nil, ErrFrameShort
-	case n > maxFrame:
-		return nil, ErrFrameLarge
-	}
-	msg := make([]byte, n)
-	if _, err := io.ReadFull(c, msg); err != nil {
-		return nil, err
-	}
-	if t := wire.MsgType(msg[0]); t < wire.BndUpd || t > wire.Contact {
-		return nil, ErrFrameType
-	}
-	return msg, nil
 }
 
 func (l *Link) runSecondary() {

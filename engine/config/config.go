@@ -80,7 +80,11 @@ type Relationship struct {
 	Name string
 	Role string // "primary" (dials Peer) or "secondary" (listens on Listen)
 	// Peer is where a primary dials its partner; Listen is where a secondary
-	// accepts it. Either may be the zero value when the role does not use it.
+	// accepts it. A secondary's Peer, when set, is the only address its
+	// primary may connect from (the port is not checked); it is required
+	// when secondaries share a Listen (m-to-1), since the partner's address
+	// and the CONNECT's name are how a connection finds its relationship.
+	// Either may be the zero value when the role does not use it.
 	Peer, Listen netip.AddrPort
 	// MCLT is the maximum client lead time (RFC 8156 §4.2.2).
 	MCLT time.Duration

@@ -137,6 +137,30 @@ func TestExample(t *testing.T) {
 	if len(f.Engine.DNSServers) != 1 || len(f.Engine.DomainSearch) != 1 {
 		t.Errorf("options not uncommented: %v %v", f.Engine.DNSServers, f.Engine.DomainSearch)
 	}
+
+	// So must the m-to-1 secondary's subnets and relationships, in place of
+	// the example's own.
+	ex := Example()
+	i := strings.Index(ex, "# subnets:\n")
+	if i < 0 {
+		t.Fatal("no m-to-1 example")
+	}
+	var mto1 strings.Builder
+	for _, line := range strings.Split(ex[i:], "\n") {
+		mto1.WriteString(strings.TrimPrefix(strings.TrimPrefix(line, "#"), " ") + "\n")
+	}
+	f, err = Parse("mto1.yaml", []byte(ex[:strings.Index(ex, "\nsubnets:")+1]+mto1.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := f.Relationships
+	if len(rs) != 2 || rs[0].Role != "secondary" || rs[1].Role != "secondary" || rs[0].Listen != rs[1].Listen ||
+		rs[0].Peer.Addr() == rs[1].Peer.Addr() || rs[0].TLS.Enabled() || !rs[1].TLS.Enabled() {
+		t.Errorf("m-to-1 relationships: %+v", rs)
+	}
+	if s := f.Engine.Subnets; len(s) != 2 || s[0].Relationship != "pair-a" || s[1].Relationship != "pair-b" {
+		t.Errorf("m-to-1 subnets: %+v", s)
+	}
 }
 
 func TestDefault(t *testing.T) {
@@ -383,6 +407,20 @@ func TestParseErrors(t *testing.T) {
 			`t.yaml:5: relationships[0].name: invalid name "pair a": want 1-64 letters, digits, '.', '_' or '-'`},
 		{"relationship duplicate", head + "relationships:\n  - {name: a, role: secondary, listen: \"[::]:647\"}\n  - {name: a, role: secondary, listen: \"[::]:648\"}\n",
 			`t.yaml:6: relationships[1].name: duplicate name "a": relationships[0] has it already; names must be unique`},
+		{"relationship duplicate with another peer", head + "relationships:\n  - {name: a, role: secondary, listen: \"[::]:647\", peer: \"[2001:db8::1]:647\"}\n  - {name: a, role: secondary, listen: \"[::]:647\", peer: \"[2001:db8::3]:647\"}\n",
+			`t.yaml:6: relationships[1].name: duplicate name "a": relationships[0] has it already; names must be unique`},
+		{"shared listen without peer", head + "relationships:\n  - {name: a, role: secondary, listen: \"[::]:647\", peer: \"[2001:db8::1]:647\"}\n  - name: b\n    role: secondary\n    listen: \"[::]:647\"\n",
+			`t.yaml:6: relationships[1].peer: required for a secondary that shares listen "[::]:647" with relationships[0] (a): a connection on a shared socket goes to the relationship whose peer address it comes from, so name the primary, like "[2001:db8::1]:647"`},
+		{"shared listen, first without peer", head + "relationships:\n  - {name: a, role: secondary, listen: \"[::]:647\"}\n  - {name: b, role: secondary, listen: \"[::]:647\", peer: \"[2001:db8::1]:647\"}\n",
+			`t.yaml:5: relationships[0].peer: required for a secondary that shares listen "[::]:647" with relationships[1] (b): a connection on a shared socket goes to the relationship whose peer address it comes from, so name the primary, like "[2001:db8::1]:647"`},
+		{"shared listen, same peer, different tls", head + "relationships:\n  - {name: a, role: secondary, listen: \"[::]:647\", peer: \"[2001:db8::1]:647\"}\n  - name: b\n    role: secondary\n    listen: \"[::]:647\"\n    peer: \"[2001:db8::1]:647\"\n    tls: {cert: c.pem, key: k.pem, ca: ca.pem}\n",
+			`t.yaml:10: relationships[1].tls: differs from relationships[0].tls (a), which has the same peer address 2001:db8::1 and listen "[::]:647": TLS is set up before the CONNECT names the relationship, so set the same cert, key and ca, or none`},
+		{"overlapping listen", head + "relationships:\n  - {name: a, role: secondary, listen: \"[::]:647\", peer: \"[2001:db8::1]:647\"}\n  - {name: b, role: secondary, listen: \"[2001:db8::5]:647\", peer: \"[2001:db8::3]:647\"}\n",
+			`t.yaml:6: relationships[1].listen: "[2001:db8::5]:647" overlaps relationships[0].listen "[::]:647" (a): both cannot bind port 647; give relationships on one port the same listen value and they share the socket`},
+		{"subnet in two relationships", head + "relationships:\n  - {name: a, role: secondary, listen: \"[::]:647\", peer: \"[2001:db8::1]:647\"}\n  - {name: b, role: secondary, listen: \"[::]:647\", peer: \"[2001:db8::3]:647\"}\nsubnets:\n  - {prefix: 2001:db8:1::/64, relationship: [a, b]}\n",
+			`t.yaml:8: subnets[0].relationship: want a string, got a list`},
+		{"prefix in two relationships", head + "relationships:\n  - {name: a, role: secondary, listen: \"[::]:647\", peer: \"[2001:db8::1]:647\"}\n  - {name: b, role: secondary, listen: \"[::]:647\", peer: \"[2001:db8::3]:647\"}\nsubnets:\n  - {prefix: 2001:db8:1::/64, relationship: a}\n  - {prefix: 2001:db8:1::/48, relationship: b}\n",
+			`t.yaml:9: subnets[1]: 2001:db8:1::/48 overlaps subnets[0] (2001:db8:1::/64): a relayed request is matched to one subnet by its link-address, so subnets must not overlap`},
 		{"role missing", head + "relationships:\n  - name: a\n", `t.yaml:5: relationships[0].role: required: primary or secondary`},
 		{"role bad", head + "relationships:\n  - name: a\n    role: master\n", `t.yaml:6: relationships[0].role: invalid role "master": want primary or secondary`},
 		{"primary without peer", head + "relationships:\n  - name: a\n    role: primary\n    listen: \"[::]:647\"\n",

@@ -227,6 +227,7 @@ func (d *decoder) options(v val, e *engine.Config) {
 
 func (d *decoder) relationships(v val) []Relationship {
 	var out []Relationship
+	var at []relVals
 	for _, it := range d.seq(v) {
 		f := d.mapping(it, relationshipKeys...)
 		r := Relationship{
@@ -320,8 +321,66 @@ func (d *decoder) relationships(v val) []Relationship {
 			d.failf(tv.keyLine, tv.key, "set all of cert, key and ca for mutual TLS, or none of them; missing: %s", strings.Join(missing, ", "))
 		}
 		out = append(out, r)
+		at = append(at, relVals{peer: pv, listen: lv, tls: tv})
+	}
+	if d.err == nil {
+		d.sharedListeners(out, at)
 	}
 	return out
+}
+
+// relVals are where a relationship's peer, listen and tls settings are,
+// for errors found by comparing relationships.
+type relVals struct{ peer, listen, tls val }
+
+// sharedListeners checks the secondaries that listen on one socket (the
+// m-to-1 model: one standby for several primaries). Names are already
+// unique, so no two relationships have the same partner and name either.
+// A shared socket hands a connection to the relationship whose peer
+// address it comes from and whose name its CONNECT carries, so each
+// secondary on it needs a peer; and TLS is set up before the CONNECT
+// names the relationship, so relationships on one socket with the same
+// partner address need the same TLS files. Different listen values on
+// one port could not both bind when one is a wildcard.
+func (d *decoder) sharedListeners(rels []Relationship, at []relVals) {
+	for j := range rels {
+		rj := &rels[j]
+		if rj.Role != "secondary" {
+			continue
+		}
+		for i := range j {
+			ri := &rels[i]
+			if ri.Role != "secondary" {
+				continue
+			}
+			if ri.Listen != rj.Listen {
+				if ri.Listen.Port() == rj.Listen.Port() && ri.Listen.Port() != 0 &&
+					(ri.Listen.Addr().IsUnspecified() || rj.Listen.Addr().IsUnspecified()) {
+					d.failf(at[j].listen.line, at[j].listen.key,
+						"%q overlaps relationships[%d].listen %q (%s): both cannot bind port %d; give relationships on one port the same listen value and they share the socket",
+						rj.Listen, i, ri.Listen, ri.Name, rj.Listen.Port())
+					return
+				}
+				continue
+			}
+			for _, x := range [][2]int{{i, j}, {j, i}} {
+				if r := &rels[x[0]]; !r.Peer.IsValid() {
+					pv := at[x[0]].peer
+					d.failf(pv.keyLine, pv.key,
+						"required for a secondary that shares listen %q with relationships[%d] (%s): a connection on a shared socket goes to the relationship whose peer address it comes from, so name the primary, like \"[2001:db8::1]:647\"",
+						r.Listen, x[1], rels[x[1]].Name)
+					return
+				}
+			}
+			if ri.Peer.Addr() == rj.Peer.Addr() && ri.TLS != rj.TLS {
+				tv := at[j].tls
+				d.failf(tv.keyLine, tv.key,
+					"differs from relationships[%d].tls (%s), which has the same peer address %s and listen %q: TLS is set up before the CONNECT names the relationship, so set the same cert, key and ca, or none",
+					i, ri.Name, rj.Peer.Addr(), rj.Listen)
+				return
+			}
+		}
+	}
 }
 
 func (d *decoder) subnets(v val) []engine.SubnetConfig {

@@ -16,4 +16,13 @@
 // filling their other buffers. Nothing on this path allocates per packet:
 // readers own fixed rings of datagram buffers and decoded packets, and the
 // loop hands a batch back to its reader when the replies are sent.
+//
+// With failover the loop also owns one replicate.Link per relationship
+// (failover.go). A server may be in several relationships, each with its
+// own subnets (RFC 7031's m-to-1 model: one secondary backing several
+// primaries): the secondaries among them share one replicate.Listener per
+// distinct listen address, which hands each partner connection to the
+// relationship whose peer address and RELATIONSHIP_NAME it carries. Every
+// relationship keeps its own endpoint state, outbox and /v1/status entry,
+// so losing one partner interrupts only that relationship.
 package node

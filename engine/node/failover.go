@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"time"
 
@@ -17,9 +18,10 @@ import (
 )
 
 // The partner side of the serving loop: one replicate.Link per failover
-// relationship. Link events become engine inputs on the loop goroutine;
-// the engine's PeerMsgs become STATE and UPDREQ messages on the link once
-// the Ready that produced them is durable.
+// relationship, and one replicate.Listener per distinct listen address of
+// the secondaries among them. Link events become engine inputs on the loop
+// goroutine; the engine's PeerMsgs become STATE and UPDREQ messages on the
+// link once the Ready that produced them is durable.
 
 // peer is one relationship's link as the loop sees it.
 type peer struct {
@@ -44,8 +46,20 @@ type peerEvent struct {
 // startPeers starts a link per relationship. The endpoint is still in
 // STARTUP (the engine boots it on the first Step), so the link's initial
 // STATE carries the STARTUP flag and the stored state.
+//
+// Secondaries share one replicate.Listener per distinct listen address
+// (m-to-1: one standby for several primaries on one port 647); it hands
+// each connection to the relationship whose peer address and
+// RELATIONSHIP_NAME it carries. Relationships with the same TLS files share
+// one *tls.Config, which is how the listener knows they agree.
 func (n *Node) startPeers() error {
 	f := n.opts.File
+	listeners := map[netip.AddrPort]*replicate.Listener{}
+	type tlsKey struct {
+		files   config.TLS
+		primary bool
+	}
+	tlsConfigs := map[tlsKey]*tls.Config{}
 	for i := range f.Relationships {
 		r := &f.Relationships[i]
 		rel := n.eng.Relationship(r.Name)
@@ -65,11 +79,28 @@ func (n *Node) startPeers() error {
 			Logger: n.log.Named("partner").With(zap.String("relationship", r.Name)),
 		}
 		if r.TLS.Enabled() {
-			tc, err := loadTLS(r.TLS, cfg.Primary)
-			if err != nil {
-				return fmt.Errorf("node: relationship %s: %w", r.Name, err)
+			k := tlsKey{r.TLS, cfg.Primary}
+			if tlsConfigs[k] == nil {
+				tc, err := loadTLS(r.TLS, cfg.Primary)
+				if err != nil {
+					return fmt.Errorf("node: relationship %s: %w", r.Name, err)
+				}
+				tlsConfigs[k] = tc
 			}
-			cfg.TLS = tc
+			cfg.TLS = tlsConfigs[k]
+		}
+		if !cfg.Primary {
+			x := listeners[r.Listen]
+			if x == nil {
+				var err error
+				x, err = replicate.Listen(r.Listen, n.log.Named("partner").With(zap.Stringer("listen", r.Listen)))
+				if err != nil {
+					return fmt.Errorf("node: relationship %s: %w", r.Name, err)
+				}
+				listeners[r.Listen] = x
+				n.listeners = append(n.listeners, x)
+			}
+			cfg.Shared = x
 		}
 		l, err := replicate.Start(cfg)
 		if err != nil {

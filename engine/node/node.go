@@ -18,6 +18,7 @@ import (
 	"github.com/tandemdhcp/tandem/journal"
 	"github.com/tandemdhcp/tandem/netio"
 	"github.com/tandemdhcp/tandem/netio/wire"
+	"github.com/tandemdhcp/tandem/replicate"
 )
 
 // Options are the serve command's settings: the config file plus the
@@ -76,6 +77,7 @@ type Node struct {
 	controlAddr string
 
 	peers      []*peer
+	listeners  []*replicate.Listener // shared by the secondaries on one address
 	peerEvents chan peerEvent
 
 	// Totals the loop and readers publish for the control API.
@@ -218,6 +220,9 @@ func (n *Node) listen() error {
 func (n *Node) closePeers() {
 	for _, p := range n.peers {
 		p.link.Close()
+	}
+	for _, x := range n.listeners {
+		x.Close()
 	}
 }
 
