@@ -42,15 +42,23 @@ func TestEndpointInputsZeroAlloc(t *testing.T) {
 	if n := testing.AllocsPerRun(100, lap); n != 0 {
 		t.Fatalf("%v allocations per lap", n)
 	}
-	// AllocsPerRun truncates; count mallocs over many laps for a strict check.
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	for range 10000 {
-		lap()
+	// AllocsPerRun truncates; count mallocs over many laps for a strict
+	// check. The count is the process's: a stray runtime allocation on
+	// another goroutine can land in a window (seen once under load: 7 in
+	// 10000 laps), while one of ours shows in every window, so the best
+	// of three must be 0.
+	best := ^uint64(0)
+	for attempt := 0; attempt < 3 && best != 0; attempt++ {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for range 10000 {
+			lap()
+		}
+		runtime.ReadMemStats(&after)
+		best = min(best, after.Mallocs-before.Mallocs)
 	}
-	runtime.ReadMemStats(&after)
-	if d := after.Mallocs - before.Mallocs; d != 0 {
-		t.Fatalf("%d mallocs over 10000 laps", d)
+	if best != 0 {
+		t.Fatalf("%d mallocs over 10000 laps (best of three)", best)
 	}
 }
