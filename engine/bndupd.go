@@ -9,12 +9,13 @@ import (
 // Receiving a BNDUPD (RFC 8156 §7.5.3–§7.5.5): decide whether the
 // partner's view of one lease is better than ours, and if so what we keep.
 //
-// The decision is a pure function of the local record, the received one
-// and now, so both servers, given the same two records, agree on which one
-// wins: the one with the later client interaction, with ties (±5 s) going
-// to the record already stored. The replicator turns the status into the
-// BNDREPLY's per-lease STATUS_CODE; the engine applies Accepted as an event
-// (journaled before the BNDREPLY leaves, §7.5.2).
+// The decision is a pure function of the local record, the received one,
+// now and our role, so both servers, given the same two records, agree on
+// which one wins: the one with the later client interaction, and in a tie
+// (±5 s) the one tieAccept picks, whichever side stores it. The
+// replicator turns the status into the BNDREPLY's per-lease STATUS_CODE;
+// the engine applies Accepted as an event (journaled before the BNDREPLY
+// leaves, §7.5.2).
 
 // TimeSlack is how far apart two times may be and still count as the same
 // time (RFC 8156 §7.5.1): the servers' clocks are only kept within about
@@ -137,19 +138,21 @@ func (u *ReceivedLease) missing() bool {
 //
 //	accept:    accept if t_upd is later than t_db
 //	time(1):   accept if now is later than the local state-expiration-time
+//	           (or, for EXPIRED, see newerExpiry)
 //	time(2):   accept if the received CLTT is later than the local start-time-of-state
 //	accept(3): same client: accept; different client: accept if time(2)
 //	           holds or this server is the secondary, else AddressInUse
 //
 // Rejections other than AddressInUse are OutdatedBindingInformation.
 //
-// One case the table leaves open, resolved here: an "accept" cell with the
+// Two cases the table leaves open, resolved here. An "accept" cell with the
 // same status and client and equal times (±5 s) is a duplicate, typically
 // a BNDUPD resent after a connection dropped before its BNDREPLY arrived,
 // or both servers expiring the same lease. A literal reading rejects it as
 // outdated; then the sender's EXPIRED or RELEASED would never be acked and
 // the lease would never become free. Accepting it changes nothing, so we
-// accept.
+// accept. Any other "accept" cell with equal times is decided by
+// tieAccept, so that exactly one of the two servers accepts.
 func DecideBndUpd(local *LocalLease, upd *ReceivedLease, now int64, weAreSecondary bool) (accept bool, status uint16) {
 	if upd.missing() {
 		return false, wire.StatusMissingBindingInformation
@@ -172,18 +175,75 @@ func DecideBndUpd(local *LocalLease, upd *ReceivedLease, now int64, weAreSeconda
 		return false, wire.StatusAddressInUse
 	case local.Status == StatusActive &&
 		(upd.Status == StatusExpired || upd.Status == StatusFree || upd.Status == StatusFreeBackup):
-		ok = time1()
+		ok = time1() || newerExpiry(local, upd)
 	case local.Status == StatusReset && upd.Status == StatusActive:
 		ok = time2()
 	default: // accept
 		tu, td := upd.tUpd(), local.tDB()
-		ok = later(tu, td) ||
-			upd.Status == local.Status && upd.sameClient(local) && !later(td, tu)
+		switch {
+		case later(tu, td):
+			ok = true
+		case later(td, tu):
+		case upd.Status == local.Status && upd.sameClient(local):
+			ok = true // a duplicate
+		default:
+			ok = tieAccept(local, upd, now, weAreSecondary)
+		}
 	}
 	if ok {
 		return true, 0
 	}
 	return false, wire.StatusOutdatedBindingInfo
+}
+
+// newerExpiry reports whether upd, received for our live ACTIVE, is the
+// same client's EXPIRED from a client transaction clearly later than ours
+// (CLT_TIME, never the start of the state): the client renewed with the
+// partner after it last talked to us, its lifetimes are that newer
+// reply's (RFC 8415 §18.2.10.1), and they have run out. Our
+// state-expiration-time comes from the superseded grant, so time(1) alone
+// would reject the update until then, while the partner, given our ACTIVE,
+// rejects it as older than its own record: neither would move (pair
+// simulation, seed 1916). The table's own ACTIVE/RELEASED cell accepts a
+// later RELEASED the same way. Another client's EXPIRED, or a FREE, stays
+// with time(1): it says nothing of our client's lease.
+func newerExpiry(local *LocalLease, upd *ReceivedLease) bool {
+	return upd.Status == StatusExpired && upd.sameClient(local) && upd.CLTT != 0 && later(upd.CLTT, local.CLTT)
+}
+
+// tieAccept decides an "accept" cell whose two times are the same (±5 s)
+// and whose records differ (not a duplicate). The RFC's "accept if later"
+// rejects such an update, and so does the partner, given our record: each
+// side keeps its own, both reject as Outdated, the partner-needs-update
+// resend is rejected again and the two databases stay apart for good (a
+// client that renews on one server and releases on the other within 5 s
+// does exactly this). §7.5.4 says only that "the server with the most
+// recent binding information should have its update accepted"; when
+// neither is more recent, the two servers must at least pick the same
+// winner. The rule below is a function of the pair of records, whichever
+// of them is local, so one side accepts and the other rejects:
+//
+//   - a live ACTIVE (its state-expiration-time not clearly past) wins.
+//     This is the tie-break the table itself uses in its time(1) cells
+//     (a live local ACTIVE rejects an EXPIRED or FREE of the same time),
+//     carried over to RELEASED and ABANDONED, and the safe one: a lease
+//     wrongly kept ACTIVE only waits for its expiry, a lease wrongly
+//     freed may go to a second client. Against RESET the operator wins,
+//     as the mirror cell, time(2), rejects the ACTIVE in a tie.
+//   - otherwise the primary's record wins, as in accept(3) ("or the
+//     receiving server is a secondary accept it").
+//
+// now is compared with the ACTIVE's state-expiration-time on each side by
+// its own clock; near that moment both may briefly disagree, which
+// resolves itself when the ACTIVE side expires the lease.
+func tieAccept(local *LocalLease, upd *ReceivedLease, now int64, weAreSecondary bool) bool {
+	switch {
+	case local.Status == StatusActive: // RELEASED, PENDING-FREE, RESET or ABANDONED received
+		return upd.Status == StatusReset || later(now, local.StateExpiration)
+	case upd.Status == StatusActive: // local EXPIRED, RELEASED, FREE or ABANDONED
+		return !later(now, upd.StateExpiration)
+	}
+	return weAreSecondary
 }
 
 // AfterDecision returns a lease's PartnerNeedsUpdate flag after a decision
@@ -261,7 +321,13 @@ func Accepted(local *LocalLease, upd *ReceivedLease) LocalLease {
 		// update within the ±5 s tie is accepted but may be older): keep
 		// our grant whole — CLTT, lifetimes and expiry together, so a
 		// BNDUPD built from the record still says CLTT + valid = expiry.
-		if same && local.Status == StatusActive && local.Expires > exp {
+		// An update whose CLT_TIME is clearly later is the client's newer
+		// transaction, whose lifetimes replaced ours at the client (RFC
+		// 8415 §18.2.10.1): keeping our older, longer grant would leave
+		// an ACTIVE whose CLTT is older than the partner's and whose state
+		// outlives the partner's EXPIRED, and each side would reject the
+		// other's update as Outdated until our stale expiry passed.
+		if same && local.Status == StatusActive && local.Expires > exp && !later(upd.CLTT, local.CLTT) {
 			n.CLTT, n.Preferred, n.Valid, exp = local.CLTT, local.Preferred, local.Valid, local.Expires
 		}
 		n.Expires = exp

@@ -63,31 +63,51 @@ const resetOrAbandoned Status = 0x80
 // checkAccept is an "accept" cell: accept iff t_upd is later than t_db by
 // more than 5 s. The received update names another client, so the
 // duplicate rule (TestBndUpdDuplicate) does not apply.
+//
+// When the times are the same (±5 s) the RFC's "later" holds neither way;
+// tieAccept decides, the same way on both servers (TestBndUpdTieBreak).
+// Here now is past any state-expiration, so no live ACTIVE takes part: an
+// ACTIVE whose state has run out loses, local or received, as in time(1),
+// and otherwise the primary's record wins (the secondary accepts, the
+// primary rejects as the literal rule does).
 func checkAccept(t *testing.T, lst, rst Status) {
 	t.Helper()
 	for _, ls := range expand(lst) {
 		for _, rs := range expand(rst) {
 			tdb := now0
 			for _, c := range []struct {
-				d  int64
-				ok bool
-			}{{+6, true}, {+5, false}, {0, false}, {-5, false}, {-6, false}, {+day, true}, {-day, false}} {
+				d   int64
+				ok  bool
+				tie bool
+			}{{+6, true, false}, {+5, false, true}, {0, false, true}, {-5, false, true}, {-6, false, false}, {+day, true, false}, {-day, false, false}} {
 				l := local(ls, updA, 1, tdb, tdb-hour, now0+day)
 				u := recv(rs, updB, 1, tdb+c.d, tdb+c.d-10)
-				st := uint16(0)
-				if !c.ok {
-					st = outdated
+				for _, secondary := range []bool{false, true} {
+					ok := c.ok
+					if c.tie {
+						ok = ls == StatusActive || rs != StatusActive && secondary
+					}
+					st := uint16(0)
+					if !ok {
+						st = outdated
+					}
+					// now is past any state-expiration: only times (and
+					// in a tie, the role) decide.
+					wantDecision(t, "accept cell", l, u, now0+10*day, secondary, ok, st)
 				}
-				// now is past any state-expiration: only times decide.
-				wantDecision(t, "accept cell", l, u, now0+10*day, false, c.ok, st)
-				wantDecision(t, "accept cell (secondary)", l, u, now0+10*day, true, c.ok, st)
 			}
 		}
 	}
 }
 
 // checkTime1 is a "time(1)" cell: accept iff now is later than the local
-// state-expiration-time, whatever the times in the update.
+// state-expiration-time, whatever the times in the update — with one
+// exception, newerExpiry: our own client's EXPIRED from a client
+// transaction clearly later than ours (it renewed with the partner since,
+// and that grant has run out) is accepted even before our stale
+// state-expiration-time, as the ACTIVE/RELEASED cell would accept a
+// RELEASED. Without it the partner, which rejects our older ACTIVE, and we
+// would each keep our own record.
 func checkTime1(t *testing.T, rst Status) {
 	t.Helper()
 	for _, rs := range expand(rst) {
@@ -97,13 +117,18 @@ func checkTime1(t *testing.T, rst Status) {
 			ok  bool
 		}{{exp + 6, true}, {exp + 5, false}, {exp, false}, {exp - 6, false}, {exp + day, true}} {
 			l := local(StatusActive, updA, 1, now0, now0, exp)
-			for _, cltt := range []int64{now0 - day, now0 + 2*hour} { // older and newer updates
-				u := recv(rs, updA, 1, cltt, cltt)
+			for _, u := range []*ReceivedLease{ // older and newer updates, our client's and another's
+				recv(rs, updA, 1, now0-day, now0-day),
+				recv(rs, updA, 1, now0+5, now0+2*hour),
+				recv(rs, updA, 1, now0+2*hour, now0+2*hour),
+				recv(rs, updB, 1, now0+2*hour, now0+2*hour),
+			} {
+				ok := c.ok || rs == StatusExpired && u.DUID == updA && u.CLTT > now0+5
 				st := uint16(0)
-				if !c.ok {
+				if !ok {
 					st = outdated
 				}
-				wantDecision(t, "time(1) cell", l, u, c.now, false, c.ok, st)
+				wantDecision(t, "time(1) cell", l, u, c.now, false, ok, st)
 			}
 		}
 	}
@@ -237,7 +262,9 @@ func TestBndUpdTimeSlackBoundary(t *testing.T) {
 		if !c.ok {
 			st = outdated
 		}
-		wantDecision(t, "slack", l, recv(StatusActive, updB, 1, now0+c.d, now0+c.d), now0, false, c.ok, st)
+		// Decided at a time past the ACTIVE's state-expiration: a tie
+		// with a live ACTIVE goes to the ACTIVE (TestBndUpdTieBreak).
+		wantDecision(t, "slack", l, recv(StatusActive, updB, 1, now0+c.d, now0+c.d), now0+10*day, false, c.ok, st)
 	}
 	// And the other way round: the local record 6 s newer wins, 5 s
 	// newer is a tie (and a tie is not an acceptance).
@@ -266,7 +293,8 @@ func TestBndUpdDuplicateAccepted(t *testing.T) {
 		l := local(st, updA, 1, now0, now0, 0)
 		wantDecision(t, "older duplicate", l, recv(st, updA, 1, now0-6, now0-6), now0, false, false, outdated)
 	}
-	// A tie between different statuses is still a rejection.
+	// A tie between different statuses is still a rejection on the
+	// primary (the secondary yields: TestBndUpdTieBreak).
 	l := local(StatusExpired, updA, 1, now0, now0, 0)
 	wantDecision(t, "tie, other status", l, recv(StatusReleased, updA, 1, now0, now0), now0, false, false, outdated)
 }
@@ -442,5 +470,92 @@ func TestBndUpdAcceptedStores(t *testing.T) {
 	u = recv(StatusActive, updB, 1, 0, now0)
 	if n = Accepted(nil, u); n.Expires != u.StateExpiration {
 		t.Errorf("expiry without CLT_TIME: %d, want %d", n.Expires, u.StateExpiration)
+	}
+}
+
+// In a tie (t_upd and t_db the same ±5 s) the two servers, each given the
+// other's record, must pick the same winner, or each keeps its own and
+// rejects the other's update as outdated for good (the pair simulation's
+// "converge" failures). For every pair of differing records, one side
+// accepts and the other rejects: a live ACTIVE wins, an ACTIVE whose state
+// has run out loses, and otherwise the primary's record wins. The table's
+// own cells between ACTIVE and RESET (time(2)) and between two ACTIVEs
+// (accept(3)) are left as they are, and so is a duplicate (same status
+// and client: both accept).
+func TestBndUpdTieBreak(t *testing.T) {
+	type rec struct {
+		st   Status
+		duid string
+		t    int64
+	}
+	const stateExp = now0 + hour
+	loc := func(r rec) *LocalLease {
+		l := local(r.st, r.duid, 1, r.t, r.t, 0)
+		if r.st == StatusActive {
+			l.StateExpiration, l.Expires = stateExp, stateExp
+		}
+		return l
+	}
+	rcv := func(r rec) *ReceivedLease {
+		u := recv(r.st, r.duid, 1, r.t, r.t)
+		if r.st == StatusActive {
+			u.StateExpiration = stateExp
+		}
+		return u
+	}
+	all := []Status{StatusActive, StatusExpired, StatusReleased, StatusFree, StatusFreeBackup, StatusReset, StatusAbandoned}
+	for _, ps := range all {
+		for _, ss := range all {
+			if ps == StatusActive && ss == StatusActive ||
+				ps == StatusActive && ss == StatusReset || ps == StatusReset && ss == StatusActive {
+				continue
+			}
+			for _, sduid := range []string{updA, updB} {
+				for _, d := range []int64{-5, 0, 5} {
+					for _, now := range []int64{now0, stateExp + 6} { // the ACTIVE live, and run out
+						p, s := rec{ps, updA, now0}, rec{ss, sduid, now0 + d}
+						pAcc, _ := DecideBndUpd(loc(p), rcv(s), now, false)
+						sAcc, _ := DecideBndUpd(loc(s), rcv(p), now, true)
+						dup := ps == ss && sduid == updA
+						if dup && !(pAcc && sAcc) || !dup && pAcc == sAcc {
+							t.Errorf("P %v, S %v (%s, %+ds, now %+d): P accepts S's: %v, S accepts P's: %v",
+								ps, ss, sduid, d, now-now0, pAcc, sAcc)
+						}
+						if !dup && (ps == StatusActive || ss == StatusActive) {
+							activeWins := now == now0
+							if winner := ps == StatusActive; sAcc != (winner == activeWins) {
+								t.Errorf("P %v, S %v (now %+d): the ACTIVE should win iff live", ps, ss, now-now0)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// An accepted ACTIVE for our own client never shortens our grant when it
+// is no newer (±5 s): the client may hold either reply. But a clearly
+// later CLT_TIME is the client's newer transaction with the partner, whose
+// lifetimes replaced ours at the client: the record takes it whole, or it
+// would outlive the partner's EXPIRED with an older CLTT, and each server
+// would reject the other's update as outdated (pair simulation, seed 5).
+func TestBndUpdAcceptedNewerGrantReplacesOurs(t *testing.T) {
+	l := local(StatusActive, updA, 1, now0, now0, now0+3*day) // valid 3 days
+	for _, c := range []struct {
+		d    int64
+		ours bool
+	}{{-5, true}, {0, true}, {5, true}, {6, false}, {hour, false}} {
+		u := recv(StatusActive, updA, 1, now0+c.d, now0)
+		u.Valid, u.StateExpiration = uint32(hour), now0+c.d+hour // the partner's short grant
+		n := Accepted(l, u)
+		wantExp, wantCLTT := now0+c.d+hour, now0+c.d
+		if c.ours {
+			wantExp, wantCLTT = l.Expires, l.CLTT
+		}
+		if n.Expires != wantExp || n.CLTT != wantCLTT || n.StateExpiration != wantExp || n.CLTT+int64(n.Valid) != n.Expires {
+			t.Errorf("update %+ds: CLTT %d valid %d expires %d state-exp %d, want CLTT %d expires %d",
+				c.d, n.CLTT-now0, n.Valid, n.Expires-now0, n.StateExpiration-now0, wantCLTT-now0, wantExp-now0)
+		}
 	}
 }

@@ -184,17 +184,27 @@ func (e *Engine) commit(in *Input, k Kind, p netip.Prefix, iaid uint32, why Caus
 	if e.fo.rel >= 0 {
 		// RFC 8156 §7.3: what the partner has acked and we acked to it
 		// belongs to the resource; the partner's CLTT to its client.
+		var floor int64
 		if l != nil {
 			b.FOTimes = l.FOTimes
 			if l.DUID != b.DUID || l.IAID != iaid {
 				b.PartnerRawCLTT = 0
 			}
 			if l.Status != StatusActive {
-				b.AckedPartnerLifetime = 0 // see leaseTimes
+				// The lifetimes acked either way before the lease ended
+				// cap no new grant, now or in CI (see leaseTimes): the
+				// partner may have accepted the EXPIRED or RELEASED and
+				// forgotten them (pair simulation, seeds 12 and 220). But
+				// a partner that has not still holds them, as its
+				// expiration-time or its ack_pl, and renews on them in
+				// CI, so what we send next covers them, and the record
+				// keeps knowing them for PARTNER-DOWN reuse (seed 97).
+				floor = max(b.AckedPartnerLifetime, b.ExpirationTime)
+				b.AckedPartnerLifetime, b.ExpirationTime = 0, 0
 			}
 		}
 		_, desired, _, _ := e.lifetimes()
-		b.PartnerLifetime = LazyPartnerLifetime(e.now, desired, valid)
+		b.PartnerLifetime = max(LazyPartnerLifetime(e.now, desired, valid), floor)
 		b.StateExpiration = b.Expires
 	}
 	// Where the client is now: a direct message clears what an earlier

@@ -155,7 +155,16 @@ func (e *Engine) bndReply(in *Input) error {
 		return nil // freed or replaced meanwhile: nothing left to ack
 	}
 	nb := l.Binding
-	if in.Accepted {
+	switch {
+	case in.Accepted && nb.Status == StatusActive && in.BindingStatus != 0 && in.BindingStatus != StatusActive:
+		// A late ack of the EXPIRED or RELEASED this ACTIVE replaced (the
+		// same client came back before the ack): the partner has freed
+		// the lease and forgotten its lifetimes, so its echoed
+		// PARTNER_LIFETIME is no ack_pl for the new grant, which waits
+		// for the ack of its own BNDUPD (found by the pair simulation,
+		// seed 351: a CI renewal capped by a lifetime the partner no
+		// longer held).
+	case in.Accepted:
 		nb.Acked(in.PartnerLifetimeSent)
 		if owedStatus(nb.Status) && in.BindingStatus == nb.Status {
 			e.pendingFree(&nb)
@@ -163,7 +172,7 @@ func (e *Engine) bndReply(in *Input) error {
 		if reclaiming(&nb) && in.BindingStatus == StatusFree {
 			nb.PartnerLifetime = 0 // the secondary gave it back: ours (pdsplit.go)
 		}
-	} else {
+	default:
 		nb.PartnerNeedsUpdate, _ = AfterDecision(nb.PartnerNeedsUpdate, false, in.StatusCode)
 	}
 	if nb != l.Binding {

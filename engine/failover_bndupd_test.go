@@ -312,6 +312,75 @@ func TestFailoverBndUpdRejects(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
+// The same client comes back for an address whose RELEASED is still owed to
+// the partner (§4.2.2.1: going back to the same client is no reuse). The
+// new grant is MCLT-capped (the old ack may be gone from the partner), but
+// the partner that has not yet heard of the release still holds our old
+// partner-lifetime and may renew on it in CI, so the BNDUPD that follows
+// carries at least that much (pair simulation, seed 97). And the late ack
+// of the RELEASED, whose lifetimes the partner then forgets, is no ack of
+// the new grant's (seed 351).
+func TestFailoverBndUpdSameClientBeforeReleaseAck(t *testing.T) {
+	p, s := newPair(t)
+	b := p.grant(t, 1)
+	_, rep := s.bndUpd(t, ptr(received(&b, p.now.Unix())), 1)
+	p.ack(t, rep)
+	// Renewed in full and acked: the partner now holds now + 1.5 × valid,
+	// more than a fresh MCLT-capped grant's lazy partner-lifetime.
+	p.advance(30 * time.Minute)
+	rn := p.client(p.msgFor(wire.Renew, 1, true, false))
+	rn.reply(t)
+	b = rn.events[0].Binding
+	_, rep = s.bndUpd(t, ptr(received(&b, p.now.Unix())), 4)
+	p.ack(t, rep)
+	acked := lookup(t, p, b.Prefix).AckedPartnerLifetime
+	if acked != b.PartnerLifetime || b.Valid != uint32(foValid/time.Second) {
+		t.Fatalf("renewal %+v, ack_pl %d", b, acked)
+	}
+
+	p.advance(time.Minute)
+	r := p.client(p.msgFor(wire.Release, 1, true, false))
+	r.reply(t)
+	rb := lookup(t, p, b.Prefix)
+	if rb.Status != StatusReleased {
+		t.Fatalf("release %+v", rb)
+	}
+	released := received(&rb, p.now.Unix())
+	p.advance(time.Second)
+	nb := p.grant(t, 1)
+	if nb.Prefix != b.Prefix || nb.Status != StatusActive {
+		t.Fatalf("the client got %+v, not its old address back", nb)
+	}
+	if nb.AckedPartnerLifetime != 0 || nb.PartnerLifetime < acked || nb.Valid > uint32(foMCLT/time.Second) {
+		t.Fatalf("re-grant %+v: want ack_pl 0, partner-lifetime ≥ %d, valid ≤ MCLT", nb, acked)
+	}
+
+	// The secondary takes the RELEASED (it was sent before the re-grant)
+	// and frees the address; its ack reaches the primary late.
+	_, rep = s.bndUpd(t, &released, 2)
+	if !rep.Accepted || rep.BindingStatus != StatusReleased {
+		t.Fatalf("RELEASED reply %+v", rep)
+	}
+	p.ack(t, rep)
+	if pb := lookup(t, p, b.Prefix); pb.Status != StatusActive || pb.AckedPartnerLifetime != 0 || pb.PartnerLifetime != nb.PartnerLifetime {
+		t.Fatalf("after the RELEASED's ack %+v, want the re-grant's times unchanged", pb)
+	}
+	// A renewal is still capped by MCLT alone.
+	p.advance(time.Minute)
+	rn = p.client(p.msgFor(wire.Renew, 1, true, false))
+	if ia := findIA(t, &rn.reply(t).Msg, KindNA, 1); ia.NumAddrs != 1 || ia.Addrs[0].Valid > uint32(foMCLT/time.Second) {
+		t.Fatalf("renewal before the new grant's ack: %+v", ia.Addrs[:ia.NumAddrs])
+	}
+	// The new grant's own ack counts.
+	cur := lookup(t, p, b.Prefix)
+	_, rep = s.bndUpd(t, ptr(received(&cur, p.now.Unix())), 3)
+	p.ack(t, rep)
+	if pb := lookup(t, p, b.Prefix); !rep.Accepted || pb.AckedPartnerLifetime != cur.PartnerLifetime || pb.PartnerLifetime != 0 {
+		t.Fatalf("after the new grant's ack %+v (reply %+v)", pb, rep)
+	}
+	wantReplayed(t, p, s)
+}
+
 // §5.5.1 (facts §6): an EXPIRED lease is not freed until the partner acks
 // the BNDUPD that says so, whatever ReclaimAfter says; then it passes
 // PENDING-FREE to its owner's free pool. Both servers expiring the same
