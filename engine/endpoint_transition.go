@@ -273,6 +273,14 @@ func (e *Endpoint) wantsUpdate() bool {
 
 // stateAction is the STATE to send now (§6.3, §8.3.1: in STARTUP, the
 // recorded state with the STARTUP flag).
+// StateMessage is the STATE this endpoint would send now (an ActSendState).
+// While disconnected the endpoint announces no change (nobody to tell); the
+// caller reads this to keep the STATE its link opens the next connection
+// with current, so a server that entered PARTNER-DOWN while cut off does
+// not greet its partner with the NORMAL it last sent (found by the pair
+// simulation, seed 1486: the restarted partner skipped RECOVER).
+func (e *Endpoint) StateMessage() Action { return e.stateAction() }
+
 func (e *Endpoint) stateAction() Action {
 	a := Action{Kind: ActSendState, State: e.state, Flags: e.Flags(), Start: e.st.StartTime}
 	if e.state == StateStartup {

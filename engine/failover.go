@@ -210,6 +210,15 @@ type EndpointInfo struct {
 	Stored StoredState
 }
 
+// StateMessage is the STATE relationship rel's endpoint would send now
+// (Endpoint.StateMessage); ok is false before the first Step.
+func (e *Engine) StateMessage(rel int) (a Action, ok bool) {
+	if rel < 0 || rel >= len(e.rels) || e.rels[rel].ep == nil {
+		return Action{}, false
+	}
+	return e.rels[rel].ep.StateMessage(), true
+}
+
 // NumRelationships is len(Config().Relationships).
 func (e *Engine) NumRelationships() int { return len(e.rels) }
 

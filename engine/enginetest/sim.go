@@ -414,6 +414,11 @@ func (s *Sim) flush(i int) [][]byte {
 		}
 	}
 	s.sendPeerMsgs(i, rd.PeerMsgs)
+	if !sv.peerUp { // as node.refreshLocalStates
+		if a, ok := sv.eng.StateMessage(0); ok {
+			sv.local = replicate.LocalState{State: uint8(a.State), Flags: a.Flags, StartOfState: a.Start}
+		}
+	}
 	if len(rd.Events) > 0 {
 		s.offerCommitted(i, rd.Events, first)
 	}

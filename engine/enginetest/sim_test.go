@@ -34,12 +34,13 @@ var (
 // RELEASED taken as ack_pl of the same client's new grant, and a re-grant
 // forgetting the partner-lifetime the partner still renews on in CI).
 //
-// Beyond seed 1,000 (-sim.first=1001 -sim.seeds=1000), not parked, still
-// open: 1486 (2-conflict) — a STATE sent on reconnect carries the state
-// last sent while connected (the endpoint sends none while down), so a
-// partner in STARTUP sees NORMAL from a server in PARTNER-DOWN and skips
-// RECOVER; 1205 and 1980 (3-durable) — markAcked credits the ack of an
-// older BNDUPD to a grant made after it was sent (a checker false alarm).
+// Also clean over seeds 1,001-2,000 (-sim.first=1001) since the last
+// three fixes: a link reopening with the STATE it sent before it went
+// down (seed 1486: a partner in STARTUP saw NORMAL from a server in
+// PARTNER-DOWN and skipped RECOVER; now Engine.StateMessage keeps it
+// current), and the checker crediting an older BNDUPD's ack to a grant
+// made after it was sent (1205, 1980; markAcked now needs the ack to
+// answer the newest update).
 var parked = Checks{}
 
 func checks(t *testing.T) Checks {

@@ -30,11 +30,14 @@ type peer struct {
 	link *replicate.Link
 	// Last state the endpoint asked us to advertise, for /v1/status.
 	commOK bool
-	up     bool   // CONNECT exchange done, link not yet down
-	frame  []byte // scratch for outgoing frames (loop goroutine only)
-	fm     wire.FailoverMsg
-	repl   *replState
-	bndRep []engine.PeerBndReply // BNDREPLY entries gathered from one Ready
+	up     bool // CONNECT exchange done, link not yet down
+	// offline is the STATE last handed to the link while disconnected
+	// (refreshLocalStates).
+	offline engine.Action
+	frame   []byte // scratch for outgoing frames (loop goroutine only)
+	fm      wire.FailoverMsg
+	repl    *replState
+	bndRep  []engine.PeerBndReply // BNDREPLY entries gathered from one Ready
 }
 
 // peerEvent is a link event tagged with its relationship.
@@ -240,6 +243,22 @@ func (n *Node) sendPeerMsgs(msgs []engine.PeerMsg) {
 			n.resendUnacked(p)
 		case engine.ActAlarm:
 			n.log.Warn("failover alarm", zap.String("relationship", p.name), zap.Stringer("state", m.State))
+		}
+	}
+}
+
+// refreshLocalStates keeps the STATE each disconnected link will open its
+// next connection with equal to the endpoint's current state
+// (engine.Endpoint.StateMessage): the endpoint announces no change while
+// disconnected.
+func (n *Node) refreshLocalStates() {
+	for _, p := range n.peers {
+		if p.up {
+			continue
+		}
+		if a, ok := n.eng.StateMessage(p.rel); ok && a != p.offline {
+			p.offline = a
+			p.link.SetLocalState(uint8(a.State), a.Flags, a.Start)
 		}
 	}
 }

@@ -402,6 +402,7 @@ func (n *Node) flush(held []*rxBatch) []*rxBatch {
 	if durable {
 		n.send(rd.Replies)
 		n.sendPeerMsgs(rd.PeerMsgs)
+		n.refreshLocalStates()
 		if firstSeq > 0 {
 			n.offerCommitted(rd.Events, firstSeq) // before Advance reuses rd
 		}
