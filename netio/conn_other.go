@@ -27,10 +27,12 @@ func ListenUnicast(addr netip.AddrPort, reuseport bool) (*Conn, error) {
 	return nil, errUnsupported
 }
 
-func (c *Conn) ReadBatch(msgs []Msg) (int, error)  { return 0, errUnsupported }
-func (c *Conn) WriteBatch(msgs []Msg) (int, error) { return 0, errUnsupported }
-func (c *Conn) LocalAddr() netip.AddrPort          { return netip.AddrPort{} }
-func (c *Conn) IfIndex() int                       { return 0 }
-func (c *Conn) Close() error                       { return net.ErrClosed }
-func (c *Conn) SetReadDeadline(t time.Time) error  { return errUnsupported }
-func (c *Conn) SetWriteDeadline(t time.Time) error { return errUnsupported }
+func (c *Conn) ReadBatch(msgs []Msg) (int, error)    { return 0, errUnsupported }
+func (c *Conn) WriteBatch(msgs []Msg) (int, error)   { return 0, errUnsupported }
+func (c *Conn) TryReadBatch(msgs []Msg) (int, error) { return 0, errUnsupported }
+func (c *Conn) SetRxTimestamps(on bool) error        { return errUnsupported }
+func (c *Conn) LocalAddr() netip.AddrPort            { return netip.AddrPort{} }
+func (c *Conn) IfIndex() int                         { return 0 }
+func (c *Conn) Close() error                         { return net.ErrClosed }
+func (c *Conn) SetReadDeadline(t time.Time) error    { return errUnsupported }
+func (c *Conn) SetWriteDeadline(t time.Time) error   { return errUnsupported }
