@@ -75,8 +75,9 @@ func (b *batchArrays) init() {
 
 func newConn(fd int, name string, local netip.AddrPort, ifindex int) *Conn {
 	c := &Conn{
-		// The socket is nonblocking, so os.NewFile registers it with the
-		// netpoller: RawConn.Read/Write wait there, and Close wakes them.
+		// A nonblocking socket os.NewFile registers with the netpoller:
+		// RawConn.Read/Write wait there, and Close wakes them. A blocking
+		// one (ListenPolling) it leaves alone, and the callbacks block.
 		f:       os.NewFile(uintptr(fd), name),
 		local:   local,
 		ifindex: ifindex,
@@ -185,9 +186,13 @@ func (c *Conn) readBatch(msgs []Msg, try bool) (int, error) {
 }
 
 func (c *Conn) readCallback(fd uintptr) bool {
+	flags := uintptr(0)
+	if c.rTry {
+		flags = unix.MSG_DONTWAIT // a socket out of the netpoller blocks
+	}
 	for {
 		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd,
-			uintptr(unsafe.Pointer(&c.rd.hdrs[0])), uintptr(c.rWant), 0, 0, 0)
+			uintptr(unsafe.Pointer(&c.rd.hdrs[0])), uintptr(c.rWant), flags, 0, 0)
 		switch e {
 		case 0:
 			c.rGot = int(n)

@@ -22,6 +22,9 @@ type Conn struct{}
 // ListenMulticast is not supported on this platform.
 func ListenMulticast(ifname string, port int) (*Conn, error) { return nil, errUnsupported }
 
+// ListenPolling is not supported on this platform.
+func ListenPolling(addr netip.AddrPort) (*Conn, error) { return nil, errUnsupported }
+
 // ListenUnicast is not supported on this platform.
 func ListenUnicast(addr netip.AddrPort, reuseport bool) (*Conn, error) {
 	return nil, errUnsupported

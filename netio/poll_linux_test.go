@@ -3,6 +3,7 @@
 package netio
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 	"unsafe"
@@ -14,7 +15,19 @@ import (
 // it reads, like ReadBatch; with receive timestamps on, each Msg carries
 // the time the kernel took the datagram in, however late it is read.
 func TestTryReadBatch(t *testing.T) {
-	srv, cli := listenLoopback(t, false), listenLoopback(t, false)
+	t.Run("polled", func(t *testing.T) { testTryReadBatch(t, listenLoopback(t, false)) })
+	t.Run("ListenPolling", func(t *testing.T) {
+		c, err := ListenPolling(netip.AddrPortFrom(loopback, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		testTryReadBatch(t, c)
+	})
+}
+
+func testTryReadBatch(t *testing.T, srv *Conn) {
+	cli := listenLoopback(t, false)
 	in := newMsgs(4, 1500)
 	start := time.Now()
 	if n, err := srv.TryReadBatch(in); n != 0 || err != nil {
