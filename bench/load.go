@@ -93,9 +93,12 @@ type Result struct {
 
 	Exchanges KindResults `json:"exchanges"`
 
-	Mode    string `json:"mode"` // "relayed" or "direct"
-	Sockets int    `json:"sockets"`
-	Mix     string `json:"mix"`
+	Mode string `json:"mode"` // "relayed" or "direct"
+	// Timestamps says how answers were timed: "kernel" (SO_TIMESTAMPNS,
+	// exact) or "poll" (when the loop read them: up to a tick late).
+	Timestamps string `json:"timestamps"`
+	Sockets    int    `json:"sockets"`
+	Mix        string `json:"mix"`
 
 	LastAddr       string   `json:"last_address,omitempty"`
 	LastPrefix     string   `json:"last_prefix,omitempty"`
@@ -293,49 +296,42 @@ func (g *gen) ramp() Result {
 
 // collect turns the counters of the stage just run into a Result.
 func (g *gen) collect(rate float64) Result {
-	p := &g.pst
+	st := &g.st
 	r := Result{
 		OfferedRate: rate,
-		Skipped:     p.skipped,
-		Fallbacks:   p.fallbacks,
-		SendErrors:  p.sendErrors,
-		TxPackets:   p.txPackets,
+		Skipped:     st.skipped,
+		Fallbacks:   st.fallbacks,
+		Late:        st.late,
+		Unmatched:   st.unmatched,
+		Malformed:   st.malformed,
+		SendErrors:  st.sendErrors,
+		TxPackets:   st.txPackets,
+		RxPackets:   st.rxPackets,
 		Sockets:     len(g.conns),
 		Mix:         g.cfg.Mix.String(),
 		Mode:        "relayed",
+		Timestamps:  "kernel",
 	}
 	if !g.relayed {
 		r.Mode = "direct"
 	}
-	var all Histogram
-	var kh [numKinds]Histogram
-	for _, rx := range g.rx {
-		for k := range numKinds {
-			kr := r.Exchanges.of(k)
-			kr.Completed += rx.completed[k].Load()
-			kr.NoResources += rx.failed[k].Load()
-			kh[k].Merge(&rx.hist[k])
-		}
-		r.Late += rx.late.Load()
-		r.Unmatched += rx.unmatched.Load()
-		r.Malformed += rx.malformed.Load()
-		r.RxPackets += rx.rxPackets.Load()
-		r.TxPackets += rx.txPackets.Load()
-		r.SendErrors += rx.sendErrs.Load()
+	if !g.stamps {
+		r.Timestamps = "poll"
 	}
+	var all Histogram
 	for k := range numKinds {
 		kr := r.Exchanges.of(k)
-		kr.Started = p.started[k]
+		kr.Started, kr.Completed, kr.NoResources = st.started[k], st.completed[k], st.failed[k]
 		kr.Timeouts = kr.Started - min(kr.Started, kr.Completed+kr.NoResources)
-		kr.P50ms, kr.P99ms, kr.P999ms, kr.MaxMs, kr.MeanMs = latencies(&kh[k])
-		all.Merge(&kh[k])
+		kr.P50ms, kr.P99ms, kr.P999ms, kr.MaxMs, kr.MeanMs = latencies(&g.hist[k])
+		all.Merge(&g.hist[k])
 		r.Started += kr.Started
 		r.Completed += kr.Completed
 		r.NoResources += kr.NoResources
 		r.Timeouts += kr.Timeouts
 	}
 	r.P50ms, r.P99ms, r.P999ms, r.MaxMs, r.MeanMs = latencies(&all)
-	elapsed := time.Duration(p.t1 - p.t0)
+	elapsed := time.Duration(st.t1 - st.t0)
 	r.DurationS = elapsed.Seconds()
 	if r.DurationS > 0 {
 		r.ExchangesPerS = float64(r.Completed) / r.DurationS
@@ -348,9 +344,9 @@ func (g *gen) collect(rate float64) Result {
 	}
 	r.GeneratorBound = r.SentPerS < 0.95*rate
 	r.Clean = r.Started > 0 && r.DropRatio < g.cfg.MaxDrop && r.Skipped*100 <= r.Started && !r.GeneratorBound
-	if lb := g.lastBound.Load(); lb > 0 {
-		c := &g.clients[lb-1]
-		if w := c.state.Load(); w&15 == csBound {
+	if g.lastBound > 0 {
+		c := &g.clients[g.lastBound-1]
+		if c.state == csBound {
 			if c.has&1 != 0 {
 				r.LastAddr = netip.AddrFrom16(c.addr).String()
 			}
@@ -359,7 +355,7 @@ func (g *gen) collect(rate float64) Result {
 			}
 		}
 	}
-	if g.servers.n.Load() > 0 {
+	if g.servers.n > 0 {
 		r.ServerDUIDSeen = hex.EncodeToString(g.servers.id(0))
 	}
 	return r

@@ -126,15 +126,22 @@ func TestBenchSocketsSpread(t *testing.T) {
 	}
 	defer g.close()
 	g.stage(1000, 200*time.Millisecond)
-	ports := map[uint16]bool{}
-	for _, rx := range g.rx {
-		ports[rx.conn.LocalAddr().Port()] = true
-		if rx.rxPackets.Load() < 20 {
-			t.Errorf("socket %v received %d packets", rx.conn.LocalAddr(), rx.rxPackets.Load())
-		}
+	r := g.collect(1000)
+	if r.Completed != 200 {
+		t.Fatalf("%+v", r)
+	}
+	// Every source port got its share of the answers.
+	ports := map[uint16]int{}
+	for _, rx := range resp.peers() {
+		ports[rx.Port()]++
 	}
 	if len(ports) != 5 {
-		t.Errorf("%d distinct source ports, want 5", len(ports))
+		t.Errorf("the server saw %d source ports, want 5: %v", len(ports), ports)
+	}
+	for p, n := range ports {
+		if n != 40 {
+			t.Errorf("port %d sent %d of the 200 SOLICITs, want 40 (round robin)", p, n)
+		}
 	}
 }
 

@@ -23,6 +23,16 @@ type responder struct {
 	conns []*netio.Conn
 	wg    sync.WaitGroup
 	count [16]atomic.Uint64 // requests by message type
+
+	mu   sync.Mutex
+	seen []netip.AddrPort // sources of the first datagrams, for tests
+}
+
+// peers returns the sources of the first datagrams received.
+func (r *responder) peers() []netip.AddrPort {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]netip.AddrPort(nil), r.seen...)
 }
 
 var responderDUID = []byte{0, 2, 0, 0, 0x09, 0xbf, 't', 'e', 's', 't'}
@@ -78,7 +88,11 @@ func (r *responder) serve(c *netio.Conn) {
 			if p.Decode(in[i].Buf[:in[i].N]) != nil || p.NumRelays != 1 {
 				continue
 			}
-			r.count[p.Msg.Type&15].Add(1)
+			if r.count[p.Msg.Type&15].Add(1) <= 200 && p.Msg.Type == wire.Solicit {
+				r.mu.Lock()
+				r.seen = append(r.seen, in[i].Addr)
+				r.mu.Unlock()
+			}
 			o := &out[k]
 			o.N = len(answer(o.Buf[:0], &p))
 			if o.N == 0 {
