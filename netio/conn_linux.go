@@ -36,6 +36,7 @@ type Conn struct {
 	ifindex int // the link of a multicast Conn; 0 for unicast
 	closed  atomic.Bool
 	stamps  atomic.Bool // SO_TIMESTAMPNS is on: ReadBatch fills Msg.RxTime
+	polling bool        // ListenPolling: blocking socket, out of the netpoller
 
 	rmu    sync.Mutex
 	rd     batchArrays
@@ -186,13 +187,19 @@ func (c *Conn) readBatch(msgs []Msg, try bool) (int, error) {
 }
 
 func (c *Conn) readCallback(fd uintptr) bool {
-	flags := uintptr(0)
-	if c.rTry {
-		flags = unix.MSG_DONTWAIT // a socket out of the netpoller blocks
-	}
+	hdrs := uintptr(unsafe.Pointer(&c.rd.hdrs[0]))
 	for {
-		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd,
-			uintptr(unsafe.Pointer(&c.rd.hdrs[0])), uintptr(c.rWant), flags, 0, 0)
+		var n uintptr
+		var e syscall.Errno
+		if c.rTry {
+			// MSG_DONTWAIT (a ListenPolling socket would block): the call
+			// cannot block, so it need not tell the scheduler it is in a
+			// system call, which costs a P hand-off whenever the call
+			// outlasts a sysmon tick.
+			n, _, e = unix.RawSyscall6(unix.SYS_RECVMMSG, fd, hdrs, uintptr(c.rWant), unix.MSG_DONTWAIT, 0, 0)
+		} else {
+			n, _, e = unix.Syscall6(unix.SYS_RECVMMSG, fd, hdrs, uintptr(c.rWant), 0, 0, 0)
+		}
 		switch e {
 		case 0:
 			c.rGot = int(n)
@@ -308,8 +315,20 @@ func (c *Conn) prepareWrite(msgs []Msg) (int, error) {
 
 func (c *Conn) writeCallback(fd uintptr) bool {
 	for c.wOff < c.wEnd {
-		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd,
-			uintptr(unsafe.Pointer(&c.wr.hdrs[c.wOff])), uintptr(c.wEnd-c.wOff), 0, 0, 0)
+		hdrs, cnt := uintptr(unsafe.Pointer(&c.wr.hdrs[c.wOff])), uintptr(c.wEnd-c.wOff)
+		var n uintptr
+		var e syscall.Errno
+		if c.polling {
+			// As in readCallback: a call that cannot block goes raw. Only
+			// when the send buffer is full does the thread block, in a
+			// system call the scheduler knows about.
+			n, _, e = unix.RawSyscall6(unix.SYS_SENDMMSG, fd, hdrs, cnt, unix.MSG_DONTWAIT, 0, 0)
+			if e == unix.EAGAIN {
+				n, _, e = unix.Syscall6(unix.SYS_SENDMMSG, fd, hdrs, cnt, 0, 0, 0)
+			}
+		} else {
+			n, _, e = unix.Syscall6(unix.SYS_SENDMMSG, fd, hdrs, cnt, 0, 0, 0)
+		}
 		switch e {
 		case 0:
 			if n == 0 {

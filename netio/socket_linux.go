@@ -158,7 +158,9 @@ func listenUnicast(addr netip.AddrPort, reuseport, polled bool) (*Conn, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("netio: unicast on %s: %w", addr, err)
 	}
-	return newConn(fd, "netio-unicast-"+local.String(), local, 0), nil
+	c := newConn(fd, "netio-unicast-"+local.String(), local, 0)
+	c.polling = !polled
+	return c, nil
 }
 
 type sockopt struct {
