@@ -24,7 +24,9 @@ DESCRIPTION
     REQUEST, REPLY (an allocation); RENEW, REPLY; or RELEASE, REPLY. --mix
     weighs them; RENEW and RELEASE go to clients holding a binding from this
     run (until there is one, a SOLICIT is sent instead and counted as a
-    fallback). A client has at most one exchange in flight.
+    fallback). A client has at most one exchange in flight. SOLICITs take
+    the --clients in turn, so more clients than the server's pool has
+    addresses or prefixes shows, once it is used up, as no-resources.
 
     Relayed (the default): each message is wrapped in a RELAY-FORW claiming
     --link as the link-address (and --interface-id, if given; either selects
