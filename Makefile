@@ -19,7 +19,7 @@ TESTTIMEOUT ?= 20m
 RACE_PKGS  ?= ./engine/... ./journal/... ./netio/... ./replicate/...
 
 # tool → Debian package, for what the tests need.
-DEB_TOOLS := dhclient:isc-dhcp-client perfdhcp:kea-admin ip:iproute2 curl:curl tcpdump:tcpdump nft:nftables
+DEB_TOOLS := dhclient:isc-dhcp-client perfdhcp:kea-admin kea-dhcp6:kea-dhcp6-server ip:iproute2 curl:curl tcpdump:tcpdump nft:nftables
 
 .PHONY: all build run deps test bench lint fuzz clean
 
@@ -40,7 +40,7 @@ deps:
 		fi; \
 	done; \
 	if [ -z "$$missing" ]; then \
-		echo "deps: test tools present (dhclient, perfdhcp, ip, curl, tcpdump, nft)"; \
+		echo "deps: test tools present (dhclient, perfdhcp, kea-dhcp6, ip, curl, tcpdump, nft)"; \
 	elif [ "$$(id -u)" -ne 0 ]; then \
 		echo "deps: not root: not installing$$missing (the end-to-end tests will skip)"; \
 	elif ! command -v apt-get >/dev/null 2>&1; then \

@@ -1,28 +1,52 @@
 package bench
 
 import (
-	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"math/bits"
-	"net"
 	"net/netip"
-	"sync/atomic"
+	"syscall"
 	"time"
-
-	"github.com/tandemdhcp/tandem/netio/wire"
 )
 
 // Config describes one load run.
 type Config struct {
-	Server   netip.AddrPort // where RELAY-FORWs go
+	Server   netip.AddrPort // relayed: where RELAY-FORWs go
 	Link     netip.Addr     // relay link-address to claim (selects the subnet)
-	Rate     int            // exchanges started per second
-	Duration time.Duration
-	Clients  int    // distinct DUIDs, cycled
-	IA       string // "na", "pd" or "both"
-	Timeout  time.Duration
+	Rate     int            // exchanges started per second; 0: ramp (as Ramp)
+	Duration time.Duration  // how long to send; with Ramp, each stage's length
+	Clients  int            // distinct DUIDs, cycled
+	IA       string         // "na", "pd" or "both"
+	Timeout  time.Duration  // an exchange not finished by then is a drop
+
+	// Mix weighs the kinds of exchange started; the zero Mix is all
+	// SOLICITs (four-message allocations).
+	Mix Mix
+	// Sockets is the number of source sockets (ports) relayed traffic is
+	// spread over, round robin, so a server's SO_REUSEPORT group (which
+	// hashes flows by source port) spreads it over its readers. 0 means 1.
+	Sockets int
+	// Interface, when set, runs direct instead of relayed: client messages
+	// multicast to ff02::1:2 on this interface (port 547, or Server's port
+	// when Server is a multicast address), from its link-local address on
+	// ClientPort. One socket; Server, Link, InterfaceID and Sockets are
+	// unused. For use inside a network namespace.
+	Interface  string
+	ClientPort int // direct: the source port; 0 means 546, where servers reply
+	// InterfaceID, when set, is sent as the relay's INTERFACE_ID option
+	// (servers such as Kea can select the subnet by it).
+	InterfaceID string
+
+	// Ramp searches for the highest rate with fewer than MaxDrop drops
+	// instead of offering one fixed rate: stages of Duration each, doubling
+	// from RampStart while clean (up to RampMax), then RampSteps bisections
+	// between the last clean and the first unclean rate.
+	Ramp      bool
+	RampStart int     // first stage's rate; 0 means 1000
+	RampMax   int     // highest rate tried; 0 means 400,000
+	RampSteps int     // bisections after the first unclean stage; 0 means 4, <0 none
+	MaxDrop   float64 // a stage is clean below this drop ratio; 0 means 0.01
 }
 
 // DefaultConfig is a small, safe run against the default config.
@@ -30,244 +54,324 @@ func DefaultConfig() Config {
 	return Config{
 		Server: netip.MustParseAddrPort("[::1]:5547"), Link: netip.MustParseAddr("2001:db8:1::1"),
 		Rate: 1000, Duration: 5 * time.Second, Clients: 100000, IA: "both", Timeout: time.Second,
+		Sockets: 8,
 	}
 }
 
-// Result is what a run measured.
+// Result is what a run measured. For a fixed rate it describes the run; for
+// a ramp, the top level is the stage at MaxCleanRate (or the first stage
+// when none was clean) and Stages lists every stage in the order run.
 type Result struct {
-	OfferedRate    float64 `json:"offered_rate"`
-	Started        uint64  `json:"started"`
-	Completed      uint64  `json:"completed"`
-	ExchangesPerS  float64 `json:"exchanges_per_s"`
-	DropRatio      float64 `json:"drop_ratio"`
-	P50ms          float64 `json:"p50_ms"`
-	P99ms          float64 `json:"p99_ms"`
-	P999ms         float64 `json:"p999_ms"`
-	NoResources    uint64  `json:"no_resources"`
-	Malformed      uint64  `json:"malformed"`
-	DurationS      float64 `json:"duration_s"`
-	LastAddr       string  `json:"last_address,omitempty"`
-	LastPrefix     string  `json:"last_prefix,omitempty"`
-	MaxCleanRate   float64 `json:"max_clean_rate,omitempty"`
-	ServerDUIDSeen string  `json:"-"`
+	OfferedRate   float64 `json:"offered_rate"`
+	SentPerS      float64 `json:"sent_per_s"` // exchanges the generator really started per second
+	Started       uint64  `json:"started"`
+	Completed     uint64  `json:"completed"`
+	ExchangesPerS float64 `json:"exchanges_per_s"`
+	DropRatio     float64 `json:"drop_ratio"` // 1 - completed/started: timeouts and failures
+	P50ms         float64 `json:"p50_ms"`
+	P99ms         float64 `json:"p99_ms"`
+	P999ms        float64 `json:"p999_ms"`
+	MaxMs         float64 `json:"max_ms"`
+	MeanMs        float64 `json:"mean_ms"`
+	NoResources   uint64  `json:"no_resources"` // answered without a binding (or RELEASE refused)
+	Timeouts      uint64  `json:"timeouts"`     // no final answer within the timeout
+	Late          uint64  `json:"late"`         // final answers that came after the timeout
+	Skipped       uint64  `json:"skipped"`      // not started: every client in turn was busy
+	Fallbacks     uint64  `json:"fallbacks"`    // renew/release turned SOLICIT: no bound client yet
+	Malformed     uint64  `json:"malformed"`
+	Unmatched     uint64  `json:"unmatched"` // answers for no exchange in flight (duplicates, stale)
+	SendErrors    uint64  `json:"send_errors"`
+	TxPackets     uint64  `json:"tx_packets"`
+	RxPackets     uint64  `json:"rx_packets"`
+	DurationS     float64 `json:"duration_s"`
+	// CPUs is this process's user+system CPU time over the stage: the
+	// generator's own cost when it runs as `tandem bench`.
+	CPUs           float64 `json:"cpu_s"`
+	CPUusPerExch   float64 `json:"cpu_us_per_exchange"`
+	GeneratorBound bool    `json:"generator_limited,omitempty"` // sent < 95 % of the offered rate
+	Clean          bool    `json:"clean"`                       // drop ratio under MaxDrop, nothing skipped, not generator-limited
+
+	Exchanges KindResults `json:"exchanges"`
+
+	Mode string `json:"mode"` // "relayed" or "direct"
+	// Timestamps says how answers were timed: "kernel" (SO_TIMESTAMPNS,
+	// exact) or "poll" (when the loop read them: up to a tick late).
+	Timestamps string `json:"timestamps"`
+	Sockets    int    `json:"sockets"`
+	Mix        string `json:"mix"`
+
+	LastAddr       string   `json:"last_address,omitempty"`
+	LastPrefix     string   `json:"last_prefix,omitempty"`
+	MaxCleanRate   float64  `json:"max_clean_rate,omitempty"`
+	Stages         []Result `json:"stages,omitempty"`
+	ServerDUIDSeen string   `json:"-"`
+
+	ramp bool // a ramp's summary: max_clean_rate is always in its JSON
 }
 
-// slot is one in-flight exchange. The transaction id names the slot, so
-// replies are matched without a map.
-type slot struct {
-	client  atomic.Uint32
-	started atomic.Int64 // ns since run start; 0 = free
-	phase   atomic.Uint32
+// MarshalJSON writes max_clean_rate for a ramp even when it is 0 (no stage
+// was clean), and leaves it out of a fixed-rate run's result.
+func (r Result) MarshalJSON() ([]byte, error) {
+	type plain Result
+	if !r.ramp {
+		return json.Marshal(plain(r))
+	}
+	return json.Marshal(struct {
+		plain
+		MaxCleanRate float64 `json:"max_clean_rate"`
+	}{plain(r), r.MaxCleanRate})
 }
 
-// Run drives the load and returns what it measured.
-func Run(c Config) (Result, error) {
-	if c.Rate <= 0 || c.Clients <= 0 || c.Duration <= 0 {
-		return Result{}, errors.New("bench: rate, clients and duration must be positive")
+// KindResults is the per-kind breakdown of a run.
+type KindResults struct {
+	Solicit KindResult `json:"solicit"`
+	Renew   KindResult `json:"renew"`
+	Release KindResult `json:"release"`
+}
+
+// KindResult is one kind of exchange's counts and latency.
+type KindResult struct {
+	Started     uint64  `json:"started"`
+	Completed   uint64  `json:"completed"`
+	NoResources uint64  `json:"no_resources"`
+	Timeouts    uint64  `json:"timeouts"`
+	P50ms       float64 `json:"p50_ms"`
+	P99ms       float64 `json:"p99_ms"`
+	P999ms      float64 `json:"p999_ms"`
+	MaxMs       float64 `json:"max_ms"`
+	MeanMs      float64 `json:"mean_ms"`
+}
+
+func (k *KindResults) of(kind Kind) *KindResult {
+	switch kind {
+	case Renew:
+		return &k.Renew
+	case Release:
+		return &k.Release
+	}
+	return &k.Solicit
+}
+
+// Ramp defaults.
+const (
+	defaultRampStart = 1000
+	defaultRampMax   = 400000 // 2^20 slots (32 MiB) at a 1 s timeout
+	defaultRampSteps = 4
+	defaultMaxDrop   = 0.01
+)
+
+func (c *Config) validate() error {
+	if c.Rate < 0 || c.Clients <= 0 || c.Duration <= 0 {
+		return errors.New("bench: rate must be ≥ 0, clients and duration positive")
+	}
+	if c.IA != "na" && c.IA != "pd" && c.IA != "both" {
+		return errors.New("bench: ia must be na, pd or both")
+	}
+	if err := c.Mix.validate(); err != nil {
+		return err
+	}
+	if c.Rate == 0 {
+		c.Ramp = true
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = time.Second
 	}
-	conn, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6unspecified})
+	if c.Sockets <= 0 || c.Interface != "" {
+		c.Sockets = 1
+	}
+	if c.ClientPort == 0 {
+		c.ClientPort = 546
+	}
+	if c.Interface == "" && (!c.Server.Addr().IsValid() || c.Server.Port() == 0) {
+		return errors.New("bench: relayed mode needs a server address and port")
+	}
+	if len(c.InterfaceID) > 255 {
+		return errors.New("bench: interface-id longer than 255 bytes")
+	}
+	if c.RampStart <= 0 {
+		c.RampStart = defaultRampStart
+	}
+	if c.RampMax <= 0 {
+		c.RampMax = defaultRampMax
+	}
+	c.RampStart = min(c.RampStart, c.RampMax)
+	if c.RampSteps == 0 {
+		c.RampSteps = defaultRampSteps
+	}
+	if c.MaxDrop <= 0 {
+		c.MaxDrop = defaultMaxDrop
+	}
+	return nil
+}
+
+// Run drives the load and returns what it measured.
+func Run(c Config) (Result, error) {
+	if err := c.validate(); err != nil {
+		return Result{}, err
+	}
+	maxRate := float64(c.Rate)
+	if c.Ramp {
+		maxRate = float64(c.RampMax)
+	}
+	g, err := newGen(c, maxRate)
 	if err != nil {
 		return Result{}, err
 	}
-	defer conn.Close()
-	conn.SetReadBuffer(4 << 20)
-	conn.SetWriteBuffer(4 << 20)
+	defer g.close()
+	if !c.Ramp {
+		return g.runStage(float64(c.Rate)), nil
+	}
+	return g.ramp(), nil
+}
 
-	nslots := 1 << 16
-	slots := make([]slot, nslots)
-	hist := newHistogram()
-	var res Result
-	var completed, noRes, malformed atomic.Uint64
-	start := time.Now()
-	dst := c.Server
+// runStage runs one stage and reports it.
+func (g *gen) runStage(rate float64) Result {
+	var ru0, ru1 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	g.stage(rate, g.cfg.Duration)
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	r := g.collect(rate)
+	r.CPUs = cpuSeconds(&ru1) - cpuSeconds(&ru0)
+	if r.Completed > 0 {
+		r.CPUusPerExch = r.CPUs * 1e6 / float64(r.Completed)
+	}
+	return r
+}
 
-	// Receiver: ADVERTISE → REQUEST, REPLY → done.
-	recvDone := make(chan struct{})
-	go func() {
-		defer close(recvDone)
-		buf := make([]byte, 2048)
-		out := make([]byte, 0, 1024)
-		var p wire.Packet
-		for {
-			n, _, err := conn.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
+func cpuSeconds(ru *syscall.Rusage) float64 {
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+// ramp doubles the rate while stages are clean, then bisects between the
+// last clean and the first unclean rate.
+func (g *gen) ramp() Result {
+	c := &g.cfg
+	var stages []Result
+	dead := false
+	run := func(rate int) bool {
+		r := g.runStage(float64(rate))
+		stages = append(stages, r)
+		dead = r.Completed == 0
+		return r.Clean
+	}
+	lo, hi := 0, 0
+	for rate := c.RampStart; ; rate = min(rate*2, c.RampMax) {
+		if !run(rate) {
+			hi = rate
+			break
+		}
+		lo = rate
+		if rate == c.RampMax {
+			break
+		}
+	}
+	// A stage with no answer at all says nobody is there: no bisecting.
+	for step := 0; hi > 0 && !dead && step < c.RampSteps; step++ {
+		mid := (lo + hi) / 2
+		if lo == 0 {
+			mid = hi / 2
+		}
+		// Stop when the interval is within 2 % of the rate: finer than
+		// run-to-run noise.
+		if hi-lo <= max(hi/50, 1) || mid <= 0 {
+			break
+		}
+		if run(mid) {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	best := stages[0]
+	for _, s := range stages {
+		if s.Clean && s.OfferedRate == float64(lo) {
+			best = s
+		}
+	}
+	best.Stages = stages
+	best.MaxCleanRate = float64(lo)
+	best.ramp = true
+	return best
+}
+
+// collect turns the counters of the stage just run into a Result.
+func (g *gen) collect(rate float64) Result {
+	st := &g.st
+	r := Result{
+		OfferedRate: rate,
+		Skipped:     st.skipped,
+		Fallbacks:   st.fallbacks,
+		Late:        st.late,
+		Unmatched:   st.unmatched,
+		Malformed:   st.malformed,
+		SendErrors:  st.sendErrors,
+		TxPackets:   st.txPackets,
+		RxPackets:   st.rxPackets,
+		Sockets:     len(g.conns),
+		Mix:         g.cfg.Mix.String(),
+		Mode:        "relayed",
+		Timestamps:  "kernel",
+	}
+	if !g.relayed {
+		r.Mode = "direct"
+	}
+	if !g.stamps {
+		r.Timestamps = "poll"
+	}
+	var all Histogram
+	for k := range numKinds {
+		kr := r.Exchanges.of(k)
+		kr.Started, kr.Completed, kr.NoResources = st.started[k], st.completed[k], st.failed[k]
+		kr.Timeouts = kr.Started - min(kr.Started, kr.Completed+kr.NoResources)
+		kr.P50ms, kr.P99ms, kr.P999ms, kr.MaxMs, kr.MeanMs = latencies(&g.hist[k])
+		all.Merge(&g.hist[k])
+		r.Started += kr.Started
+		r.Completed += kr.Completed
+		r.NoResources += kr.NoResources
+		r.Timeouts += kr.Timeouts
+	}
+	r.P50ms, r.P99ms, r.P999ms, r.MaxMs, r.MeanMs = latencies(&all)
+	elapsed := time.Duration(st.t1 - st.t0)
+	r.DurationS = elapsed.Seconds()
+	if r.DurationS > 0 {
+		r.ExchangesPerS = float64(r.Completed) / r.DurationS
+		// The last exchange is due at (n-1)/rate, so a send phase of n
+		// exchanges lasts (n-1)/rate when on time.
+		r.SentPerS = float64(r.Started+r.Skipped) / max(r.DurationS, g.cfg.Duration.Seconds())
+	}
+	if r.Started > 0 {
+		r.DropRatio = 1 - float64(r.Completed)/float64(r.Started)
+	}
+	r.GeneratorBound = r.SentPerS < 0.95*rate
+	r.Clean = r.Started > 0 && r.DropRatio < g.cfg.MaxDrop && r.Skipped*100 <= r.Started && !r.GeneratorBound
+	if g.lastBound > 0 {
+		c := &g.clients[g.lastBound-1]
+		if c.state == csBound {
+			if c.has&1 != 0 {
+				r.LastAddr = netip.AddrFrom16(c.addr).String()
 			}
-			if p.Decode(buf[:n]) != nil || p.NumRelays == 0 {
-				malformed.Add(1)
-				continue
-			}
-			m := &p.Msg
-			id := int(m.XID[1])<<8 | int(m.XID[2])
-			s := &slots[id%nslots]
-			t0 := s.started.Load()
-			if t0 == 0 {
-				continue // late or unknown
-			}
-			switch {
-			case m.Type == wire.Advertise && s.phase.Load() == 1:
-				if !hasLease(m) {
-					noRes.Add(1)
-					s.started.Store(0)
-					continue
-				}
-				s.phase.Store(2)
-				out = appendClientMsg(out[:0], wire.Request, m.XID, s.client.Load(), c, m)
-				conn.WriteToUDPAddrPort(out, dst)
-			case m.Type == wire.Reply:
-				if !hasLease(m) {
-					noRes.Add(1)
-					s.started.Store(0)
-					continue
-				}
-				hist.record(time.Since(start).Nanoseconds() - t0)
-				s.started.Store(0)
-				completed.Add(1)
-				if m.NumIANA > 0 && m.IANA[0].NumAddrs > 0 {
-					res.LastAddr = m.IANA[0].Addrs[0].Addr.String()
-				}
-				if m.NumIAPD > 0 && m.IAPD[0].NumPrefixes > 0 {
-					res.LastPrefix = m.IAPD[0].Prefixes[0].Prefix.String()
-				}
+			if c.has&2 != 0 {
+				r.LastPrefix = netip.PrefixFrom(netip.AddrFrom16(c.prefix), int(c.plen)).String()
 			}
 		}
-	}()
-
-	// Sender: open loop, paced by the clock, not by replies.
-	interval := float64(time.Second) / float64(c.Rate)
-	total := uint64(float64(c.Rate) * c.Duration.Seconds())
-	out := make([]byte, 0, 1024)
-	var started uint64
-	for i := uint64(0); i < total; i++ {
-		due := time.Duration(float64(i) * interval)
-		if d := due - time.Since(start); d > 50*time.Microsecond {
-			time.Sleep(d)
-		}
-		id := int(i % uint64(nslots))
-		s := &slots[id]
-		client := uint32(i % uint64(c.Clients))
-		s.client.Store(client)
-		s.phase.Store(1)
-		s.started.Store(time.Since(start).Nanoseconds())
-		xid := [3]byte{byte(i >> 16), byte(id >> 8), byte(id)}
-		out = appendClientMsg(out[:0], wire.Solicit, xid, client, c, nil)
-		if _, err := conn.WriteToUDPAddrPort(out, dst); err != nil {
-			return res, fmt.Errorf("bench: send: %w", err)
-		}
-		started++
 	}
-	elapsed := time.Since(start)
-	time.Sleep(c.Timeout)
-	conn.Close()
-	<-recvDone
-
-	res.OfferedRate = float64(c.Rate)
-	res.Started = started
-	res.Completed = completed.Load()
-	res.NoResources = noRes.Load()
-	res.Malformed = malformed.Load()
-	res.DurationS = elapsed.Seconds()
-	res.ExchangesPerS = float64(res.Completed) / elapsed.Seconds()
-	if started > 0 {
-		res.DropRatio = 1 - float64(res.Completed)/float64(started)
+	if g.servers.n > 0 {
+		r.ServerDUIDSeen = hex.EncodeToString(g.servers.id(0))
 	}
-	res.P50ms, res.P99ms, res.P999ms = hist.quantile(0.5), hist.quantile(0.99), hist.quantile(0.999)
-	return res, nil
+	return r
 }
 
-func hasLease(m *wire.Message) bool {
-	for i := 0; i < m.NumIANA; i++ {
-		if m.IANA[i].NumAddrs > 0 {
-			return true
-		}
+// latencies are h's figures in ms; all 0 when h is empty (JSON has no NaN).
+func latencies(h *Histogram) (p50, p99, p999, maxMs, mean float64) {
+	if h.Count() == 0 {
+		return 0, 0, 0, 0, 0
 	}
-	for i := 0; i < m.NumIAPD; i++ {
-		if m.IAPD[i].NumPrefixes > 0 {
-			return true
-		}
-	}
-	return false
+	ms := func(ns float64) float64 { return ns / 1e6 }
+	return ms(h.Quantile(0.5)), ms(h.Quantile(0.99)), ms(h.Quantile(0.999)), ms(float64(h.Max())), ms(h.Mean())
 }
 
-// appendClientMsg builds a RELAY-FORW around a client message. For a
-// REQUEST, adv is the ADVERTISE whose server and leases it asks for.
-func appendClientMsg(b []byte, t wire.MsgType, xid [3]byte, client uint32, c Config, adv *wire.Message) []byte {
-	var peer [16]byte
-	peer[0], peer[1] = 0xfe, 0x80
-	binary.BigEndian.PutUint32(peer[12:], client)
-	b = wire.AppendRelayHeader(b, wire.RelayForw, 0, c.Link, netip.AddrFrom16(peer))
-	b, start := wire.BeginOption(b, wire.OptRelayMsg)
-	b = wire.AppendHeader(b, t, xid)
-	var duid [10]byte // DUID-LL, Ethernet, MAC from the client number
-	duid[1], duid[3] = 3, 1
-	duid[4] = 0x02
-	binary.BigEndian.PutUint32(duid[6:], client)
-	b = wire.AppendOption(b, wire.OptClientID, duid[:])
-	if adv != nil {
-		b = wire.AppendOption(b, wire.OptServerID, adv.ServerID)
-	}
-	b = wire.AppendUint16Option(b, wire.OptElapsedTime, 0)
-	if c.IA != "pd" {
-		var s int
-		b, s = wire.BeginIA(b, wire.OptIANA, 1, 0, 0)
-		if adv != nil && adv.NumIANA > 0 && adv.IANA[0].NumAddrs > 0 {
-			b = wire.AppendIAAddr(b, adv.IANA[0].Addrs[0].Addr, 0, 0)
-		}
-		b = wire.EndOption(b, s)
-	}
-	if c.IA != "na" {
-		var s int
-		b, s = wire.BeginIA(b, wire.OptIAPD, 1, 0, 0)
-		if adv != nil && adv.NumIAPD > 0 && adv.IAPD[0].NumPrefixes > 0 {
-			b = wire.AppendIAPrefix(b, adv.IAPD[0].Prefixes[0].Prefix, 0, 0)
-		}
-		b = wire.EndOption(b, s)
-	}
-	return wire.EndOption(b, start)
+// String is a one-stage summary line.
+func (r *Result) String() string {
+	return fmt.Sprintf("offered %.0f/s: %d started, %d completed (%.0f/s), drops %.3f %%, p50 %.3f ms, p99 %.3f ms",
+		r.OfferedRate, r.Started, r.Completed, r.ExchangesPerS, 100*r.DropRatio, r.P50ms, r.P99ms)
 }
-
-// histogram is log-linear: 16 sub-buckets per power of two of nanoseconds,
-// enough for ~3 % precision on p99 without allocating per sample.
-type histogram struct {
-	counts [64 * 16]atomic.Uint64
-}
-
-func newHistogram() *histogram { return &histogram{} }
-
-func (h *histogram) record(ns int64) {
-	if ns < 1 {
-		ns = 1
-	}
-	e := 63 - leadingZeros(uint64(ns))
-	sub := 0
-	if e >= 4 {
-		sub = int((uint64(ns) >> (e - 4)) & 15)
-	}
-	h.counts[e*16+sub].Add(1)
-}
-
-func (h *histogram) quantile(q float64) float64 {
-	var total uint64
-	for i := range h.counts {
-		total += h.counts[i].Load()
-	}
-	if total == 0 {
-		return math.NaN()
-	}
-	want := uint64(math.Ceil(q * float64(total)))
-	var acc uint64
-	for i := range h.counts {
-		acc += h.counts[i].Load()
-		if acc >= want {
-			e, sub := i/16, i%16
-			v := math.Ldexp(1+float64(sub)/16, e)
-			return v / 1e6
-		}
-	}
-	return math.NaN()
-}
-
-func leadingZeros(x uint64) int { return bits.LeadingZeros64(x) }

@@ -14,9 +14,11 @@ import (
 
 // oobWords is the control buffer per datagram, in 8-byte words (uint64 keeps
 // each buffer aligned for cmsghdr). A PKTINFO message needs
-// CmsgSpace(20) = 40 bytes on 64-bit Linux; 64 leaves room for one more
-// small message should another IPV6_RECV* option ever be turned on.
-const oobWords = 8
+// CmsgSpace(20) = 40 bytes on 64-bit Linux and a receive timestamp
+// (SetRxTimestamps), which the kernel puts first, CmsgSpace(16) = 32; 96
+// leaves room for one more small message should another IPV6_RECV* option
+// ever be turned on.
+const oobWords = 12
 
 const oobBytes = oobWords * 8
 
@@ -24,6 +26,8 @@ var (
 	cmsgDataOff    = unix.CmsgLen(0)
 	pktinfoCmsgLen = unix.CmsgLen(unix.SizeofInet6Pktinfo)
 	pktinfoSpace   = unix.CmsgSpace(unix.SizeofInet6Pktinfo)
+
+	timestampCmsgLen = unix.CmsgLen(int(unsafe.Sizeof(unix.Timespec{})))
 )
 
 // parsePktinfo finds the IPV6_PKTINFO message in b (the control bytes the
@@ -49,6 +53,28 @@ func parsePktinfo(b []byte) (dst netip.Addr, ifindex int, ok bool) {
 		b = b[next:]
 	}
 	return netip.Addr{}, 0, false
+}
+
+// parseTimestamp finds the SCM_TIMESTAMPNS message in b and returns its
+// time in Unix nanoseconds, or 0.
+func parseTimestamp(b []byte) int64 {
+	for len(b) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		l := int(h.Len)
+		if l < unix.SizeofCmsghdr || l > len(b) {
+			return 0
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && l >= timestampCmsgLen {
+			ts := (*unix.Timespec)(unsafe.Pointer(&b[cmsgDataOff]))
+			return ts.Nano()
+		}
+		next := unix.CmsgSpace(l - cmsgDataOff)
+		if next >= len(b) {
+			break
+		}
+		b = b[next:]
+	}
+	return 0
 }
 
 // putPktinfo writes one IPV6_PKTINFO message into oob and returns its length.

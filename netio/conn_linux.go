@@ -35,11 +35,14 @@ type Conn struct {
 	local   netip.AddrPort
 	ifindex int // the link of a multicast Conn; 0 for unicast
 	closed  atomic.Bool
+	stamps  atomic.Bool // SO_TIMESTAMPNS is on: ReadBatch fills Msg.RxTime
+	polling bool        // ListenPolling: blocking socket, out of the netpoller
 
 	rmu    sync.Mutex
 	rd     batchArrays
 	readFn func(uintptr) bool
 	rWant  int   // in: headers to fill
+	rTry   bool  // in: EAGAIN returns 0 datagrams instead of waiting
 	rGot   int   // out: datagrams received
 	rErr   error // out: errno other than EAGAIN/EINTR
 
@@ -73,8 +76,9 @@ func (b *batchArrays) init() {
 
 func newConn(fd int, name string, local netip.AddrPort, ifindex int) *Conn {
 	c := &Conn{
-		// The socket is nonblocking, so os.NewFile registers it with the
-		// netpoller: RawConn.Read/Write wait there, and Close wakes them.
+		// A nonblocking socket os.NewFile registers with the netpoller:
+		// RawConn.Read/Write wait there, and Close wakes them. A blocking
+		// one (ListenPolling) it leaves alone, and the callbacks block.
 		f:       os.NewFile(uintptr(fd), name),
 		local:   local,
 		ifindex: ifindex,
@@ -114,7 +118,18 @@ func (c *Conn) SetWriteDeadline(t time.Time) error { return c.f.SetWriteDeadline
 // many as are queued, up to len(msgs) and MaxBatch, in one recvmmsg. It
 // returns how many Msgs it filled. It does not allocate (an interface index
 // seen for the first time costs one lookup; see IfName).
-func (c *Conn) ReadBatch(msgs []Msg) (int, error) {
+func (c *Conn) ReadBatch(msgs []Msg) (int, error) { return c.readBatch(msgs, false) }
+
+// TryReadBatch is ReadBatch without the wait: with nothing queued it
+// returns 0 and no error at once. It is for a loop that services several
+// sockets from one goroutine on its own schedule (tandem bench polls its
+// sockets once per pacing tick): a datagram then costs no wake-up, which at
+// tens of thousands of datagrams a second is most of the CPU a blocking
+// reader spends. Pair it with SetRxTimestamps when the time of arrival
+// matters, since the poll may come well after it.
+func (c *Conn) TryReadBatch(msgs []Msg) (int, error) { return c.readBatch(msgs, true) }
+
+func (c *Conn) readBatch(msgs []Msg, try bool) (int, error) {
 	n := min(len(msgs), MaxBatch)
 	if n == 0 {
 		return 0, nil
@@ -137,7 +152,7 @@ func (c *Conn) ReadBatch(msgs []Msg) (int, error) {
 		h.Hdr.Flags = 0
 		h.Len = 0
 	}
-	c.rWant, c.rGot, c.rErr = n, 0, nil
+	c.rWant, c.rTry, c.rGot, c.rErr = n, try, 0, nil
 	err := c.raw.Read(c.readFn)
 	if err == nil {
 		err = c.rErr
@@ -162,15 +177,29 @@ func (c *Conn) ReadBatch(msgs []Msg) (int, error) {
 		} else {
 			m.Dst, m.IfIndex = netip.Addr{}, 0
 		}
+		m.RxTime = 0
+		if c.stamps.Load() {
+			m.RxTime = parseTimestamp(oob[:ctl])
+		}
 		m.Src = netip.Addr{}
 	}
 	return c.rGot, nil
 }
 
 func (c *Conn) readCallback(fd uintptr) bool {
+	hdrs := uintptr(unsafe.Pointer(&c.rd.hdrs[0]))
 	for {
-		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd,
-			uintptr(unsafe.Pointer(&c.rd.hdrs[0])), uintptr(c.rWant), 0, 0, 0)
+		var n uintptr
+		var e syscall.Errno
+		if c.rTry {
+			// MSG_DONTWAIT (a ListenPolling socket would block): the call
+			// cannot block, so it need not tell the scheduler it is in a
+			// system call, which costs a P hand-off whenever the call
+			// outlasts a sysmon tick.
+			n, _, e = unix.RawSyscall6(unix.SYS_RECVMMSG, fd, hdrs, uintptr(c.rWant), unix.MSG_DONTWAIT, 0, 0)
+		} else {
+			n, _, e = unix.Syscall6(unix.SYS_RECVMMSG, fd, hdrs, uintptr(c.rWant), 0, 0, 0)
+		}
 		switch e {
 		case 0:
 			c.rGot = int(n)
@@ -178,12 +207,36 @@ func (c *Conn) readCallback(fd uintptr) bool {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
-			return false // park in the netpoller until readable
+			// Park in the netpoller until readable, unless the caller
+			// asked not to wait.
+			return c.rTry
 		default:
 			c.rErr = e
 			return true
 		}
 	}
+}
+
+// SetRxTimestamps turns kernel receive timestamps (SO_TIMESTAMPNS) on or
+// off: with them on, ReadBatch sets each Msg's RxTime to when the datagram
+// reached the host, however late the reader gets to it.
+func (c *Conn) SetRxTimestamps(on bool) error {
+	v := 0
+	if on {
+		v = 1
+	}
+	var serr error
+	err := c.raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, v)
+	})
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return c.wrapErr("setsockopt SO_TIMESTAMPNS", err)
+	}
+	c.stamps.Store(on)
+	return nil
 }
 
 // WriteBatch sends msgs[i].Buf[:N] to msgs[i].Addr for every i, up to
@@ -262,8 +315,20 @@ func (c *Conn) prepareWrite(msgs []Msg) (int, error) {
 
 func (c *Conn) writeCallback(fd uintptr) bool {
 	for c.wOff < c.wEnd {
-		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd,
-			uintptr(unsafe.Pointer(&c.wr.hdrs[c.wOff])), uintptr(c.wEnd-c.wOff), 0, 0, 0)
+		hdrs, cnt := uintptr(unsafe.Pointer(&c.wr.hdrs[c.wOff])), uintptr(c.wEnd-c.wOff)
+		var n uintptr
+		var e syscall.Errno
+		if c.polling {
+			// As in readCallback: a call that cannot block goes raw. Only
+			// when the send buffer is full does the thread block, in a
+			// system call the scheduler knows about.
+			n, _, e = unix.RawSyscall6(unix.SYS_SENDMMSG, fd, hdrs, cnt, unix.MSG_DONTWAIT, 0, 0)
+			if e == unix.EAGAIN {
+				n, _, e = unix.Syscall6(unix.SYS_SENDMMSG, fd, hdrs, cnt, 0, 0, 0)
+			}
+		} else {
+			n, _, e = unix.Syscall6(unix.SYS_SENDMMSG, fd, hdrs, cnt, 0, 0, 0)
+		}
 		switch e {
 		case 0:
 			if n == 0 {

@@ -22,15 +22,20 @@ type Conn struct{}
 // ListenMulticast is not supported on this platform.
 func ListenMulticast(ifname string, port int) (*Conn, error) { return nil, errUnsupported }
 
+// ListenPolling is not supported on this platform.
+func ListenPolling(addr netip.AddrPort) (*Conn, error) { return nil, errUnsupported }
+
 // ListenUnicast is not supported on this platform.
 func ListenUnicast(addr netip.AddrPort, reuseport bool) (*Conn, error) {
 	return nil, errUnsupported
 }
 
-func (c *Conn) ReadBatch(msgs []Msg) (int, error)  { return 0, errUnsupported }
-func (c *Conn) WriteBatch(msgs []Msg) (int, error) { return 0, errUnsupported }
-func (c *Conn) LocalAddr() netip.AddrPort          { return netip.AddrPort{} }
-func (c *Conn) IfIndex() int                       { return 0 }
-func (c *Conn) Close() error                       { return net.ErrClosed }
-func (c *Conn) SetReadDeadline(t time.Time) error  { return errUnsupported }
-func (c *Conn) SetWriteDeadline(t time.Time) error { return errUnsupported }
+func (c *Conn) ReadBatch(msgs []Msg) (int, error)    { return 0, errUnsupported }
+func (c *Conn) WriteBatch(msgs []Msg) (int, error)   { return 0, errUnsupported }
+func (c *Conn) TryReadBatch(msgs []Msg) (int, error) { return 0, errUnsupported }
+func (c *Conn) SetRxTimestamps(on bool) error        { return errUnsupported }
+func (c *Conn) LocalAddr() netip.AddrPort            { return netip.AddrPort{} }
+func (c *Conn) IfIndex() int                         { return 0 }
+func (c *Conn) Close() error                         { return net.ErrClosed }
+func (c *Conn) SetReadDeadline(t time.Time) error    { return errUnsupported }
+func (c *Conn) SetWriteDeadline(t time.Time) error   { return errUnsupported }

@@ -41,6 +41,10 @@ type Msg struct {
 	// request's Dst so the reply comes from the address the client used.
 	// Never a multicast address. Unused on read.
 	Src netip.Addr
+	// RxTime is when the kernel received the datagram, in Unix
+	// nanoseconds, on a Conn with receive timestamps on (SetRxTimestamps);
+	// 0 otherwise. Unused on write.
+	RxTime int64
 	// Truncated reports that the datagram was longer than Buf (MSG_TRUNC);
 	// Buf[:N] holds only its beginning and should be dropped.
 	Truncated bool

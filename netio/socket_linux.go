@@ -66,7 +66,7 @@ func ListenMulticast(ifname string, port int) (*Conn, error) {
 		return nil, fmt.Errorf("netio: multicast on %q: bad port %d", ifname, port)
 	}
 	group := AllDHCPRelayAgentsAndServers
-	fd, err := newSocket()
+	fd, err := newSocket(true)
 	if err != nil {
 		return nil, fmt.Errorf("netio: multicast on %q: %w", ifname, err)
 	}
@@ -99,6 +99,24 @@ func ListenMulticast(ifname string, port int) (*Conn, error) {
 // and IPV6_MULTICAST_ALL is off, so the socket gets no copies of the
 // multicast that ListenMulticast sockets receive.
 func ListenUnicast(addr netip.AddrPort, reuseport bool) (*Conn, error) {
+	return listenUnicast(addr, reuseport, true)
+}
+
+// ListenPolling opens a unicast socket as ListenUnicast does (without
+// SO_REUSEPORT) for a reader that polls: one goroutine that services its
+// sockets with TryReadBatch on its own schedule, as tandem bench does. The
+// socket stays out of Go's netpoller, whose epoll would otherwise wake a
+// sleeping thread for every datagram that arrives although no goroutine
+// waits for it — at tens of thousands of datagrams a second, most of such
+// a reader's CPU. Without the netpoller the socket is in blocking mode:
+// WriteBatch blocks the thread while the send buffer is full, ReadBatch
+// blocks it until a datagram comes (Close does not wake it), and deadlines
+// are not supported.
+func ListenPolling(addr netip.AddrPort) (*Conn, error) {
+	return listenUnicast(addr, false, false)
+}
+
+func listenUnicast(addr netip.AddrPort, reuseport, polled bool) (*Conn, error) {
 	a := addr.Addr()
 	if !a.Is6() || a.Is4In6() {
 		return nil, fmt.Errorf("netio: unicast on %s: %w", addr, ErrInvalidAddr)
@@ -115,7 +133,7 @@ func ListenUnicast(addr netip.AddrPort, reuseport bool) (*Conn, error) {
 			return nil, fmt.Errorf("netio: unicast on %s: %w", addr, err)
 		}
 	}
-	fd, err := newSocket()
+	fd, err := newSocket(polled)
 	if err != nil {
 		return nil, fmt.Errorf("netio: unicast on %s: %w", addr, err)
 	}
@@ -140,7 +158,9 @@ func ListenUnicast(addr netip.AddrPort, reuseport bool) (*Conn, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("netio: unicast on %s: %w", addr, err)
 	}
-	return newConn(fd, "netio-unicast-"+local.String(), local, 0), nil
+	c := newConn(fd, "netio-unicast-"+local.String(), local, 0)
+	c.polling = !polled
+	return c, nil
 }
 
 type sockopt struct {
@@ -149,11 +169,16 @@ type sockopt struct {
 	val        int
 }
 
-// newSocket makes a nonblocking IPv6-only UDP socket with the options every
-// tandem socket has: PKTINFO on receive (destination address and ingress
-// interface) and a large receive buffer.
-func newSocket() (int, error) {
-	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+// newSocket makes an IPv6-only UDP socket with the options every tandem
+// socket has: PKTINFO on receive (destination address and ingress
+// interface) and a large receive buffer. A nonblocking socket is one that
+// newConn registers with the netpoller.
+func newSocket(nonblocking bool) (int, error) {
+	typ := unix.SOCK_DGRAM | unix.SOCK_CLOEXEC
+	if nonblocking {
+		typ |= unix.SOCK_NONBLOCK
+	}
+	fd, err := unix.Socket(unix.AF_INET6, typ, unix.IPPROTO_UDP)
 	if err != nil {
 		return -1, os.NewSyscallError("socket", err)
 	}
