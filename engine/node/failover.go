@@ -216,6 +216,39 @@ func (n *Node) sendPeerMsgs(msgs []engine.PeerMsg) {
 	}
 }
 
+// linkStateWhileDown keeps the STATE a link sends right after its next
+// CONNECT exchange (RFC 8156 §6.1) current while the link is down. The
+// engine asks for STATE (ActSendState) only while connected, so without
+// this a link reopens with the last state it sent before it went down —
+// NORMAL from a server that has since moved to COMMUNICATIONS-INTERRUPTED
+// or PARTNER-DOWN — and the partner takes its first arcs (leaving
+// STARTUP, §8.4.2, §8.9.2) on a state we are no longer in, until our
+// corrected STATE follows. Called with each durable commit: every
+// endpoint transition is an EventEndpoint in it. While the endpoint is
+// still in STARTUP the link keeps its start-up STATE (stored state and
+// the STARTUP flag, set in startPeers).
+func (n *Node) linkStateWhileDown(evs []engine.Event) {
+	for i := range evs {
+		if evs[i].Kind != engine.EventEndpoint {
+			continue
+		}
+		for _, p := range n.peers {
+			if p.up || p.name != evs[i].Endpoint.Rel {
+				continue
+			}
+			info, ok := n.eng.Endpoint(p.rel)
+			if !ok || info.State == engine.StateStartup {
+				continue
+			}
+			var flags uint8
+			if info.Stored.Communicated {
+				flags |= wire.ServerFlagCommunicated
+			}
+			p.link.SetLocalState(uint8(info.State), flags, info.Stored.StartTime)
+		}
+	}
+}
+
 // PartnerDown is `tandem ctl partner-down REL`: the administrator asserts
 // the partner is down (RFC 8156 §8.4).
 func (n *Node) PartnerDown(name string) error {

@@ -388,6 +388,7 @@ func (n *Node) flush(held []*rxBatch) []*rxBatch {
 			n.stats.LastSeq.Store(seq)
 			firstSeq = seq - uint64(len(rd.Events)) + 1
 			n.logEndpointStates(rd.Events)
+			n.linkStateWhileDown(rd.Events)
 			if n.jrn.SnapshotDue() {
 				if err := n.jrn.Snapshot(n.eng, seq); err != nil {
 					n.log.Warn("snapshot", zap.Error(err))
