@@ -426,38 +426,63 @@ func TestFailoverRecoverAfterWipe(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Test 4, big: UPDREQALL of 100,000 leases (TANDEM_E2E_BIG=1)
 
+// foBigPools is a config edit for load beyond the shared pools: 2^20
+// addresses (2^19 on each server's half) and 2^20 delegable /56s. Leases
+// from it fail checkLeaseSanity (foCheckUnion), which knows only the
+// shared pools.
+func foBigPools(cfg string) string {
+	cfg = strings.Replace(cfg, fmt.Sprintf("pools: [%q]", naPool), `pools: ["2001:db8:1::10:0-2001:db8:1::1f:ffff"]`, 1)
+	return strings.Replace(cfg, fmt.Sprintf("{prefix: %q, delegated-length: %d}", pdPool, pdLength),
+		`{prefix: "2001:db8:1000::/36", delegated-length: 56}`, 1)
+}
+
 func TestFailoverRecoverBig(t *testing.T) {
 	foBig(t)
 	requireE2E(t)
-	const mclt = 60 * time.Second // leases are MCLT-capped: they must outlive load + pull
-	const want = 100000
-	// A pool with room for 100,000 addresses on the primary's half.
-	bigPool := func(cfg string) string {
-		return strings.Replace(cfg, fmt.Sprintf("pools: [%q]", naPool), `pools: ["2001:db8:1::10:0-2001:db8:1::1f:ffff"]`, 1)
+	// 100,000 leases: 100,000 clients with an address each, then 50,000
+	// with an address and a prefix each.
+	for _, c := range []struct {
+		ia      string
+		clients int
+	}{{"na", 100000}, {"both", 50000}} {
+		t.Run(c.ia, func(t *testing.T) { runRecoverBig(t, c.ia, c.clients) })
 	}
-	fp := newFoPairWith(t, defaultLifetimes, func(c string) string { return bigPool(foWithMCLT(mclt)(c)) })
-	fp.addCliAddr(t)
+}
 
-	// tandem bench, relayed to the primary: 100,000 clients, an address each.
+func runRecoverBig(t *testing.T, ia string, clients int) {
+	const mclt = 60 * time.Second // leases are MCLT-capped: they must outlive load + pull
+	want := clients
+	if ia == "both" {
+		want *= 2
+	}
+	fp := newFoPairWith(t, defaultLifetimes, func(c string) string { return foBigPools(foWithMCLT(mclt)(c)) })
+	fp.addCliAddr(t)
+	active := func(s *tandemServer) int {
+		st := foGetStatus(t, s)
+		return int(st.Leases.NAActive + st.Leases.PDActive)
+	}
+
+	// tandem bench, relayed to the primary, until every client holds its
+	// leases (a run that drops some is followed by another).
 	loadStart := time.Now()
+	args := []string{"bench", "--server", "[" + foPrimAddr + "]:547", "--link", foCliAddr, "--rate", "8000",
+		"--duration", fmt.Sprintf("%ds", clients/8000+1), "--clients", strconv.Itoa(clients), "--ia", ia}
 	for run := 0; run < 3; run++ {
-		out, code, err := fp.cli.exec(fp.cli.cli, 3*time.Minute, e2eBin, "bench", "--server", "["+foPrimAddr+"]:547",
-			"--link", foCliAddr, "--rate", "8000", "--duration", "13s", "--clients", strconv.Itoa(want), "--ia", "na")
-		t.Logf("tandem bench run %d: exit %d %v\n%s", run, code, err, out)
+		out, code, err := fp.cli.exec(fp.cli.cli, 3*time.Minute, e2eBin, args...)
+		t.Logf("tandem %s: run %d: exit %d %v\n%s", strings.Join(args, " "), run, code, err, out)
 		if err != nil || code != 0 {
 			t.Fatalf("tandem bench failed")
 		}
-		if st := foGetStatus(t, fp.prim); st.Leases.NAActive >= want {
+		if active(fp.prim) >= want {
 			break
 		}
 	}
 	fp.waitSettled(t, 60*time.Second)
-	st := foGetStatus(t, fp.prim)
 	p50, p99, _ := foLag(t, fp.prim)
-	t.Logf("primary: %d addresses active after %v of load; secondary %d; lag p50 %.1f ms p99 %.1f ms",
-		st.Leases.NAActive, time.Since(loadStart).Round(time.Millisecond), foGetStatus(t, fp.sec).Leases.NAActive, p50, p99)
-	if st.Leases.NAActive < want*95/100 {
-		t.Fatalf("only %d leases on the primary, want ~%d", st.Leases.NAActive, want)
+	t.Logf("primary: %d leases active after %v of load; secondary %d; lag p50 %.1f ms p99 %.1f ms",
+		active(fp.prim), time.Since(loadStart).Round(time.Millisecond), active(fp.sec), p50, p99)
+	if n := active(fp.prim); n < want*95/100 {
+		t.Fatalf("only %d leases on the primary, want ~%d", n, want)
 	}
 
 	if err := fp.sec.p.stop(syscall.SIGTERM, 30*time.Second); err != nil {
@@ -481,8 +506,8 @@ func TestFailoverRecoverBig(t *testing.T) {
 	}
 	fp.waitStates(t, mclt+30*time.Second, "normal", "normal")
 	nm := waitEntered(t, fp.sec, "normal", started, time.Second)
-	t.Logf("FIGURE recover-big: %d records pulled (%d active; primary %d active): start→RECOVER %v, RECOVER→RECOVER-WAIT (UPDREQALL) %v = %.0f leases/s, RECOVER→NORMAL %v (MCLT %v)",
-		len(secRW), len(foActive(secRW)), len(foActive(primRW)), rec.at.Sub(started).Round(time.Millisecond),
+	t.Logf("FIGURE recover-big (--ia %s): %d records pulled (%d active; primary %d active): start→RECOVER %v, RECOVER→RECOVER-WAIT (UPDREQALL) %v = %.0f leases/s, RECOVER→NORMAL %v (MCLT %v)",
+		ia, len(secRW), len(foActive(secRW)), len(foActive(primRW)), rec.at.Sub(started).Round(time.Millisecond),
 		rw.at.Sub(rec.at).Round(time.Millisecond), float64(len(secRW))/rw.at.Sub(rec.at).Seconds(),
 		nm.at.Sub(rec.at).Round(time.Millisecond), mclt)
 }
@@ -949,7 +974,7 @@ func TestFailoverFigures(t *testing.T) {
 	requireE2E(t, "perfdhcp", "tcpdump", "nft")
 
 	t.Run("lag", func(t *testing.T) {
-		fp := newFoPair(t, defaultLifetimes)
+		fp := newFoPairWith(t, defaultLifetimes, foBigPools)
 		for i, rate := range []int{500, 1000, 2000} {
 			base := fmt.Sprintf("00:0d:%02x:00:00:00", i)
 			t0 := time.Now()
@@ -991,10 +1016,14 @@ func TestFailoverFigures(t *testing.T) {
 			time.Sleep(3 * time.Second)
 			if silent {
 				primTp := fp.prim.tp
-				foNft(t, primTp, primTp.srv, "table inet tfocut { chain in { type filter hook input priority 0; policy drop; } chain out { type filter hook output priority 0; policy drop; } }\n")
+				foNft(t, primTp, primTp.srv, `table inet tfocut {
+	chain in  { type filter hook input priority 0; policy drop; }
+	chain out { type filter hook output priority 0; policy drop; }
+}
+`)
 			}
+			killed := time.Now() // SIGKILL follows at once; kill9 waits for the exit
 			fp.prim.kill9(t)
-			killed := time.Now()
 			ci := fp.waitStates(t, 3*foKeepalive, "", "communications-interrupted")
 			if _, ok := perf.wait(40 * time.Second); !ok {
 				t.Fatalf("perfdhcp did not finish")
