@@ -649,33 +649,75 @@ func TestFailoverBothPartnerDown(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Test 6: hostile peers on the partner port
 
-// dialInNS opens a TCP connection from inside network namespace ns (the
-// socket belongs to the namespace of the thread that creates it). The
-// goroutine's thread is left locked, so the runtime discards it afterwards
-// rather than reuse a thread in a foreign namespace.
+// dialInNS opens a TCP connection from inside network namespace ns: the
+// socket belongs to the namespace of the thread that creates it, and keeps
+// it. The thread is moved into ns and back, locked meanwhile. It must come
+// back: the thread may be the process's main thread, which the runtime never
+// discards, and then `ip netns pids ns` would name this test process and the
+// topology's cleanup would SIGKILL it. If it cannot come back, the goroutine
+// ends still locked, so that any other thread is discarded, and the test
+// stops.
 func dialInNS(ns, addr string, timeout time.Duration) (net.Conn, error) {
 	type res struct {
-		c   net.Conn
-		err error
+		c     net.Conn
+		err   error
+		stuck bool
 	}
 	ch := make(chan res, 1)
 	go func() {
 		runtime.LockOSThread()
+		self, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- res{err: err}
+			return
+		}
+		defer self.Close()
 		f, err := os.Open(filepath.Join("/var/run/netns", ns))
 		if err != nil {
-			ch <- res{nil, err}
+			runtime.UnlockOSThread()
+			ch <- res{err: err}
 			return
 		}
 		defer f.Close()
 		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- res{nil, fmt.Errorf("setns %s: %w", ns, err)}
+			runtime.UnlockOSThread()
+			ch <- res{err: fmt.Errorf("setns %s: %w", ns, err)}
 			return
 		}
 		c, err := net.DialTimeout("tcp", addr, timeout)
-		ch <- res{c, err}
+		if rerr := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); rerr != nil {
+			if c != nil {
+				c.Close()
+			}
+			ch <- res{err: fmt.Errorf("setns back from %s: %w", ns, rerr), stuck: true}
+			return // still locked
+		}
+		runtime.UnlockOSThread()
+		ch <- res{c: c, err: err}
 	}()
 	r := <-ch
+	if r.stuck {
+		panic(r.err) // this process is partly in a test namespace: stop before cleanup kills it
+	}
 	return r.c, r.err
+}
+
+// threadNetns lists the network namespaces of this process's threads
+// (readlink of /proc/self/task/*/ns/net) with how many threads are in each.
+func threadNetns(t *testing.T) map[string]int {
+	t.Helper()
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]int{}
+	for _, e := range tasks {
+		if l, err := os.Readlink(filepath.Join("/proc/self/task", e.Name(), "ns/net")); err == nil {
+			m[l]++
+		}
+	}
+	return m
 }
 
 // fakeConnect is a CONNECT as a primary sends it (replicate/handshake.go's
@@ -841,6 +883,17 @@ func TestFailoverHostilePeers(t *testing.T) {
 		t.Fatalf("secondary logged %d partner connections at the start, want 1", connects0)
 	}
 	refused0 := strings.Count(fp.sec.p.log(), "refused failover CONNECT")
+	home, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		// dialInNS must leave no thread of this process in a test
+		// namespace (the topology's cleanup kills what it finds there).
+		if m := threadNetns(t); len(m) != 1 || m[home] == 0 {
+			t.Errorf("threads of the test process by network namespace: %v; want all in %s", m, home)
+		}
+	}()
 
 	// (a) A CONNECT for a relationship the secondary does not have, from
 	// the primary's own address.
