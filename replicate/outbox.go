@@ -146,6 +146,10 @@ type OutboxStats struct {
 type Change struct {
 	Seq uint64 // the journal entry whose record was sent
 	Key Key
+	// At is the now given to Offer for the oldest change the BNDUPD stood
+	// for (in the caller's unit): Ack's caller measures replication lag
+	// from it.
+	At int64
 }
 
 // NewOutbox returns an Outbox for a partner whose MAX_UNACKED_BNDUPD is
@@ -171,7 +175,8 @@ func (o *Outbox) Window() int { return o.window }
 // needs-update scan, an UPDREQALL snapshot): it is queued like a change
 // but stands at the current position, since the cursor has already
 // covered it (until settled it holds the cursor where it is). Offering a resource already pending replaces the record to
-// send and keeps its place in line.
+// send and keeps its place in line. now is in whatever unit the caller
+// keeps (the serving loop: Unix nanoseconds); Lag and Change.At use it.
 func (o *Outbox) Offer(seq uint64, k Key, now int64) {
 	floor := max(seq, o.high)
 	o.high = floor
@@ -247,7 +252,7 @@ func (o *Outbox) settle(xid uint32) (Change, bool) {
 		}
 		e.done = true
 		o.unacked--
-		s := Change{e.seq, e.key}
+		s := Change{e.seq, e.key, e.at}
 		o.compactOut()
 		return s, true
 	}

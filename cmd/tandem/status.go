@@ -23,7 +23,9 @@ DESCRIPTION
     Reads GET /v1/status from the server's control API and prints the
     server's DUID, uptime, journal position and digest, active leases and,
     per failover relationship, the endpoint state, partner state,
-    communication status, unacked BNDUPDs and replication lag.
+    communication status, unacked BNDUPDs and replication lag: the wait of
+    the oldest unacked change now, and p50/p99 of the commit-to-BNDREPLY
+    time of the last 8192 acked BNDUPDs.
 
 FLAGS
 `
@@ -70,9 +72,10 @@ func statusMain(args []string) int {
 	}
 	fmt.Println()
 	w = tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "RELATIONSHIP\tROLE\tSTATE\tPARTNER\tCOMM\tUNACKED\tLAG")
+	fmt.Fprintln(w, "RELATIONSHIP\tROLE\tSTATE\tPARTNER\tCOMM\tUNACKED\tLAG\tLAG P50/P99")
 	for _, r := range s.Relationships {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%v\t%d\t%.1fms\n", r.Name, r.Role, r.State, r.PartnerState, r.CommOK, r.Unacked, r.LagMS)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%v\t%d\t%.1fms\t%.1f/%.1fms (%d acks)\n", r.Name, r.Role, r.State, r.PartnerState,
+			r.CommOK, r.Unacked, r.LagMS, r.LagP50MS, r.LagP99MS, r.LagSamples)
 	}
 	w.Flush()
 	return 0

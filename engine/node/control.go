@@ -48,7 +48,13 @@ type RelationshipJSON struct {
 	CommOK       bool    `json:"comm_ok"`
 	Unacked      int     `json:"unacked"`
 	LagMS        float64 `json:"lag_ms"`
-	SkewMS       float64 `json:"skew_ms"`
+	// LagP50MS and LagP99MS are percentiles of the replication lag of the
+	// last LagSamples acked BNDUPDs (at most 8192): journal commit of a
+	// lease change to the partner's BNDREPLY for it (observe.go).
+	LagP50MS   float64 `json:"lag_p50_ms"`
+	LagP99MS   float64 `json:"lag_p99_ms"`
+	LagSamples int     `json:"lag_samples"`
+	SkewMS     float64 `json:"skew_ms"`
 }
 
 // LeaseJSON is one record in GET /v1/leases.

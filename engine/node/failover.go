@@ -38,6 +38,8 @@ type peer struct {
 	fm      wire.FailoverMsg
 	repl    *replState
 	bndRep  []engine.PeerBndReply // BNDREPLY entries gathered from one Ready
+	// loggedState is the endpoint state last logged (observe.go).
+	loggedState engine.State
 }
 
 // peerEvent is a link event tagged with its relationship.
@@ -109,7 +111,8 @@ func (n *Node) startPeers() error {
 		if err != nil {
 			return fmt.Errorf("node: relationship %s: %w", r.Name, err)
 		}
-		p := &peer{rel: rel, name: r.Name, link: l, frame: make([]byte, 0, 4096), repl: newReplState()}
+		p := &peer{rel: rel, name: r.Name, link: l, frame: make([]byte, 0, 4096), repl: newReplState(),
+			loggedState: info.Stored.State}
 		n.peers = append(n.peers, p)
 		go func() {
 			for ev := range l.Events() {
@@ -226,7 +229,7 @@ func (n *Node) sendPeerMsgs(msgs []engine.PeerMsg) {
 				// Our record is newer than the partner's: send it right
 				// after the BNDREPLY (once per lease, the engine decides).
 				if b, ok := n.eng.Lookup(m.BndReply.Prefix); ok && replicate.Encodable(&b) {
-					p.repl.out.Offer(n.stats.LastSeq.Load(), replicate.KeyOf(&b), time.Now().Unix())
+					p.repl.out.Offer(n.stats.LastSeq.Load(), replicate.KeyOf(&b), time.Now().UnixNano())
 				}
 			}
 		case engine.ActSendState:
@@ -295,6 +298,7 @@ func (n *Node) relationshipsJSON(e *engine.Engine) []RelationshipJSON {
 		r.SkewMS = float64(st.Skew) / float64(time.Millisecond)
 		r.Unacked = n.unacked(p)
 		r.LagMS = n.lagMS(p)
+		r.LagP50MS, r.LagP99MS, r.LagSamples = p.repl.lag.quantiles()
 		out = append(out, r)
 	}
 	return out

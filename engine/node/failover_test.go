@@ -12,6 +12,8 @@ import (
 	"github.com/tandemdhcp/tandem/bench"
 	"github.com/tandemdhcp/tandem/engine"
 	"github.com/tandemdhcp/tandem/engine/config"
+	"github.com/tandemdhcp/tandem/netio/wire"
+	"github.com/tandemdhcp/tandem/replicate"
 )
 
 const pairConfig = `
@@ -241,5 +243,70 @@ func TestPairSplitsPrefixes(t *testing.T) {
 	})
 	if delegated != 100 {
 		t.Fatalf("secondary delegated %d prefixes, want 100", delegated)
+	}
+}
+
+// TestFirstStateAfterReconnectIsCurrent: a primary that moved from NORMAL
+// to COMMUNICATIONS-INTERRUPTED and PARTNER-DOWN while its link was down
+// must open the next connection with a STATE saying PARTNER-DOWN (RFC 8156
+// §6.1: STATE right after the CONNECT exchange), not the NORMAL it last
+// sent. The partner here is a bare TCP listener that accepts the CONNECT
+// and reads what the primary says first.
+func TestFirstStateAfterReconnectIsCurrent(t *testing.T) {
+	port := freePort(t)
+	sec := startPairNode(t, "secondary", port)
+	pri := startPairNode(t, "primary", port)
+	defer pri.Stop()
+	waitState(t, pri, "normal", 10*time.Second)
+	sec.Stop()
+	waitState(t, pri, "communications-interrupted", 5*time.Second)
+	if err := pri.PartnerDown("pair-a"); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, pri, "partner-down", time.Second)
+
+	ln, err := net.Listen("tcp6", fmt.Sprintf("[::1]:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ln.(*net.TCPListener).SetDeadline(time.Now().Add(15 * time.Second))
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatalf("the primary did not reconnect: %v", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	fr := replicate.NewFrameReader(c, 0, 0)
+	var m wire.FailoverMsg
+	msg, err := fr.Next()
+	if err != nil || m.Decode(msg) != nil || m.Type != wire.Connect {
+		t.Fatalf("want CONNECT first: %v %x", err, msg)
+	}
+	b, f := wire.BeginFrame(nil, wire.ConnectReply, m.XID, wire.AbsTime(time.Now().Unix()))
+	b = wire.AppendUint32Option(b, wire.OptFProtocolVersion, replicate.ProtocolVersion)
+	b = wire.AppendUint32Option(b, wire.OptFMCLT, m.MCLT)
+	b = wire.AppendUint32Option(b, wire.OptFKeepaliveTime, m.KeepaliveTime)
+	b = wire.AppendUint32Option(b, wire.OptFMaxUnackedBndUpd, 64)
+	b = wire.AppendUint16Option(b, wire.OptFConnectFlags, m.ConnectFlags)
+	if _, err := c.Write(wire.EndFrame(b, f)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		msg, err := fr.Next()
+		if err != nil {
+			t.Fatalf("no STATE from the primary: %v", err)
+		}
+		if m.Decode(msg) != nil || m.Type != wire.State {
+			continue
+		}
+		if got := engine.State(m.ServerState); got != engine.StatePartnerDown || m.Has&wire.FHasPartnerDownTime == 0 {
+			t.Fatalf("first STATE after reconnecting says %v (PARTNER_DOWN_TIME present: %v), want partner-down: the primary's current state",
+				got, m.Has&wire.FHasPartnerDownTime != 0)
+		}
+		if m.ServerFlags&wire.ServerFlagStartup != 0 || m.ServerFlags&wire.ServerFlagCommunicated == 0 {
+			t.Fatalf("first STATE flags %#x, want COMMUNICATED and not STARTUP", m.ServerFlags)
+		}
+		return
 	}
 }

@@ -392,6 +392,7 @@ func (n *Node) flush(held []*rxBatch) []*rxBatch {
 			n.stats.Events.Add(uint64(len(rd.Events)))
 			n.stats.LastSeq.Store(seq)
 			firstSeq = seq - uint64(len(rd.Events)) + 1
+			n.logEndpointStates(rd.Events)
 			if n.jrn.SnapshotDue() {
 				if err := n.jrn.Snapshot(n.eng, seq); err != nil {
 					n.log.Warn("snapshot", zap.Error(err))

@@ -48,6 +48,8 @@ type replState struct {
 	// Outbox is idle.
 	updDoneXID uint32
 	updDoneDue bool
+	// lag: commit-to-BNDREPLY times of recent acked BNDUPDs (observe.go).
+	lag lagRing
 }
 
 // pendingUpd is a BNDUPD awaiting its BNDREPLY: the message (owned: the
@@ -129,7 +131,9 @@ func (n *Node) onBindingMsg(p *peer, m *wire.FailoverMsg, msg []byte, now time.T
 				Accepted: accepted, StatusCode: status, PartnerLifetimeSent: pls, BindingStatus: replicate.EchoedStatus(m, pfx)})
 		})
 		if all {
-			r.out.Ack(xid)
+			if c, ok := r.out.Ack(xid); ok && c.At != 0 {
+				r.lag.add(now.UnixNano() - c.At)
+			}
 		} else {
 			r.out.Nak(xid, firstBad)
 			n.log.Info("partner rejected an update", zap.String("relationship", p.name), zap.Uint16("status", firstBad))
@@ -140,7 +144,7 @@ func (n *Node) onBindingMsg(p *peer, m *wire.FailoverMsg, msg []byte, now time.T
 		seq := n.stats.LastSeq.Load()
 		offer := func(b *engine.Binding) bool {
 			if replicate.Encodable(b) {
-				r.out.Offer(seq, replicate.KeyOf(b), now.Unix())
+				r.out.Offer(seq, replicate.KeyOf(b), now.UnixNano())
 			}
 			return true
 		}
@@ -184,7 +188,7 @@ func (n *Node) offerCommitted(evs []engine.Event, first uint64) {
 	if len(n.peers) == 0 {
 		return
 	}
-	now := time.Now().Unix()
+	now := time.Now().UnixNano()
 	for i := range evs {
 		ev := &evs[i]
 		seq := first + uint64(i)
@@ -270,7 +274,7 @@ func (n *Node) resendUnacked(p *peer) {
 	now := time.Now()
 	n.eng.ForEachUnacked(p.rel, func(b *engine.Binding) bool {
 		if replicate.Encodable(b) {
-			p.repl.out.Offer(seq, replicate.KeyOf(b), now.Unix())
+			p.repl.out.Offer(seq, replicate.KeyOf(b), now.UnixNano())
 		}
 		return true
 	})
@@ -280,5 +284,5 @@ func (n *Node) resendUnacked(p *peer) {
 func (n *Node) unacked(p *peer) int { return p.repl.out.Unacked() + p.repl.out.Pending() }
 
 func (n *Node) lagMS(p *peer) float64 {
-	return float64(p.repl.out.Lag(time.Now().Unix()) * 1000)
+	return float64(p.repl.out.Lag(time.Now().UnixNano())) / float64(time.Millisecond)
 }
