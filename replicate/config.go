@@ -92,7 +92,8 @@ type Config struct {
 	// Peer's address; with neither, any address is accepted (logged).
 	AllowedPeers []netip.Addr
 
-	// MCLT is offered by the primary; the secondary adopts the primary's.
+	// MCLT is offered by the primary; the secondary refuses a CONNECT with
+	// another (checkConnect says why it does not adopt it).
 	MCLT time.Duration
 	// Keepalive is KEEPALIVE_TIME, whole seconds, at least one: the link
 	// is declared down after this long without receiving anything, and

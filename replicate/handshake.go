@@ -92,8 +92,17 @@ type refusal struct {
 }
 
 // checkConnect is the secondary's judgement of a CONNECT (RFC 8156 §6.1).
-// On acceptance it returns the partner's parameters; the MCLT is the
-// primary's, which the secondary adopts.
+// On acceptance it returns the partner's parameters.
+//
+// The MCLT. RFC 8156 has the secondary adopt the primary's. tandem's
+// engine instead applies the MCLT configured for the relationship — in its
+// lifetime caps, its reuse times and its RECOVER-WAIT and PARTNER-DOWN
+// timers, also after a restart before any CONNECT — so a secondary that
+// silently took a different value on the link would promise clients
+// lifetimes the primary does not allow for (a larger MCLT) or reuse
+// resources early. A CONNECT whose MCLT differs from ours is refused with
+// ConfigurationConflict and a reason naming both values: the fix is one
+// line of config, and the pair stays down until it is made, loudly.
 func checkConnect(c *Config, m *wire.FailoverMsg, now time.Time) (Partner, *refusal) {
 	const need = wire.FHasVersion | wire.FHasMCLT | wire.FHasKeepalive | wire.FHasMaxUnacked
 	switch {
@@ -118,6 +127,9 @@ func checkConnect(c *Config, m *wire.FailoverMsg, now time.Time) (Partner, *refu
 			fmt.Sprintf("clocks %v apart (limit %v)", p.Skew, MaxSkew)}
 	case m.MCLT == 0 || m.KeepaliveTime == 0:
 		return Partner{}, &refusal{wire.StatusConfigurationConflict, "zero MCLT or KEEPALIVE_TIME"}
+	case time.Duration(m.MCLT)*time.Second != c.MCLT:
+		return Partner{}, &refusal{wire.StatusConfigurationConflict,
+			fmt.Sprintf("MCLT %ds differs from the %v configured here: set the same mclt on both servers", m.MCLT, c.MCLT)}
 	}
 	if r := checkFlags(c, m); r != nil {
 		return Partner{}, r

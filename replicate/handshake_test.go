@@ -95,6 +95,7 @@ func TestSecondaryChecksConnect(t *testing.T) {
 		{"skew -7s", func(o *connectOpts) { o.sent = time.Now().Add(-7 * time.Second) }, wire.StatusExcessiveTimeSkew},
 		{"unknown flag", func(o *connectOpts) { o.flags = 0x8000 }, wire.StatusConfigurationConflict},
 		{"flag mismatch", func(o *connectOpts) { o.flags = wire.ConnectFlagFixedPDLen }, wire.StatusConfigurationConflict},
+		{"MCLT differs", func(o *connectOpts) { o.mclt = 1234 }, wire.StatusConfigurationConflict},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := dialFake(t, s.Addr().String())
@@ -111,20 +112,20 @@ func TestSecondaryChecksConnect(t *testing.T) {
 		})
 	}
 	// An absent name is fine with one relationship (RFC 8156 §6.1); the
-	// accepting reply echoes the primary's MCLT, then STATE follows.
+	// accepting reply echoes the MCLT, then STATE follows.
 	f := dialFake(t, s.Addr().String())
 	o := goodConnect()
-	o.name, o.mclt = "", 1234
+	o.name = ""
 	f.send(fakeConnect(wire.Connect, 78, o))
 	m := f.recv()
-	if m == nil || m.Type != wire.ConnectReply || m.Has&wire.FHasStatus != 0 || m.MCLT != 1234 || m.XID != 78 ||
+	if m == nil || m.Type != wire.ConnectReply || m.Has&wire.FHasStatus != 0 || m.MCLT != 30 || m.XID != 78 ||
 		m.KeepaliveTime != 5 || m.Version != ProtocolVersion {
 		t.Fatalf("accept: %+v", m)
 	}
 	if m := f.recv(); m == nil || m.Type != wire.State {
 		t.Fatalf("after CONNECTREPLY: %+v", m)
 	}
-	if ev := waitEvent(t, s, EventUp); ev.Partner.MCLT != 1234*time.Second || ev.Partner.Keepalive != time.Second {
+	if ev := waitEvent(t, s, EventUp); ev.Partner.MCLT != 30*time.Second || ev.Partner.Keepalive != time.Second {
 		t.Fatalf("secondary Up: %+v", ev.Partner)
 	}
 	// The partner asked for keepalive 1s: CONTACTs every 250 ms while idle.
@@ -139,7 +140,7 @@ func TestSecondaryChecksConnect(t *testing.T) {
 	if contacts < 3 || contacts > 6 {
 		t.Fatalf("%d CONTACTs in 1.1s with keepalive 1s", contacts)
 	}
-	if st := s.Stats(); st.RefusedConnects != 7 {
+	if st := s.Stats(); st.RefusedConnects != 8 {
 		t.Fatalf("refused %d", st.RefusedConnects)
 	}
 }

@@ -138,7 +138,6 @@ func TestConnectTCP(t *testing.T) {
 				ln.Close()
 			}
 			s := startSecondary(t, host, func(c *Config) {
-				c.MCLT = 10 * time.Second // the primary's wins
 				c.Keepalive = 7 * time.Second
 				c.MaxUnacked = 77
 			})
