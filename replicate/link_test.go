@@ -504,3 +504,30 @@ func TestValidConnectReplacesSession(t *testing.T) {
 		t.Fatalf("primary: %+v", ev)
 	}
 }
+
+// TestConnectFromElsewhereDoesNotReplace: a secondary with no configured
+// peer address accepts a primary from anywhere, but once a session is up
+// only its partner's address may replace it; a CONNECT from another host
+// is refused (ConfigurationConflict) and the live session stays.
+func TestConnectFromElsewhereDoesNotReplace(t *testing.T) {
+	c := testConfig(false)
+	c.Listen = netip.MustParseAddrPort("127.0.0.1:0")
+	s := start(t, c)
+	p := startPrimary(t, s.Addr(), func(c *Config) { c.RetryMin = time.Minute })
+	waitEvent(t, p, EventUp)
+	waitEvent(t, s, EventUp)
+	conn, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Skipf("cannot dial from 127.0.0.2: %v", err)
+	}
+	f := newFakePeer(t, conn)
+	f.send(fakeConnect(wire.Connect, 5, goodConnect()))
+	if m := f.recv(); m == nil || m.Type != wire.ConnectReply || m.Status != wire.StatusConfigurationConflict ||
+		!strings.Contains(string(m.StatusMsg), "cannot replace") {
+		t.Fatalf("reply %+v, want CONNECTREPLY ConfigurationConflict", m)
+	}
+	noEvent(t, s, EventDown, 300*time.Millisecond)
+	if st := s.Stats(); st.RefusedConnects != 1 {
+		t.Fatalf("refused %d", st.RefusedConnects)
+	}
+}

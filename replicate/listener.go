@@ -275,6 +275,17 @@ func (x *Listener) admit(c net.Conn, remote netip.AddrPort, cands []*Link) {
 	if r == nil {
 		p, r = checkConnect(&l.cfg, &m, l.cfg.Now())
 	}
+	if r == nil {
+		// A valid CONNECT replaces the live session (handoff), which is
+		// right for the partner reconnecting, and wrong for anyone else:
+		// without a configured peer address any host that reaches the
+		// port could displace the real primary. Only the address of the
+		// live session's partner may replace it.
+		if s := l.cur.Load(); s != nil && s.remote.Addr() != remote.Addr() {
+			r = &refusal{wire.StatusConfigurationConflict,
+				fmt.Sprintf("relationship %q is connected to %v; a connection from %v cannot replace it", l.cfg.Name, s.remote.Addr(), remote.Addr())}
+		}
+	}
 	if r != nil {
 		x.refusedConnects.Add(1)
 		now := time.Now
