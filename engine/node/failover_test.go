@@ -45,13 +45,16 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func startPairNode(t *testing.T, role string, port int) *Node {
+func startPairNode(t *testing.T, role string, port int, extra ...string) *Node {
 	t.Helper()
 	key := "peer"
 	if role == "secondary" {
 		key = "listen"
 	}
 	y := strings.NewReplacer("DATADIR", t.TempDir(), "ROLE", role, "PEERKEY", key, "PORT", fmt.Sprint(port)).Replace(pairConfig)
+	for _, line := range extra { // more keys of the relationship
+		y += "    " + line + "\n"
+	}
 	f, err := config.Parse(role+".yaml", []byte(y))
 	if err != nil {
 		t.Fatal(err)
@@ -308,5 +311,25 @@ func TestFirstStateAfterReconnectIsCurrent(t *testing.T) {
 			t.Fatalf("first STATE flags %#x, want COMMUNICATED and not STARTUP", m.ServerFlags)
 		}
 		return
+	}
+}
+
+// TestPairAutoPartnerDown: with auto-partner-down set, a secondary that
+// loses its primary goes to COMMUNICATIONS-INTERRUPTED and, that long
+// after, to PARTNER-DOWN on its own (RFC 8156 §8.9.2). The engine's clock
+// is whole seconds, so the wait is 3 s ± 1.
+func TestPairAutoPartnerDown(t *testing.T) {
+	port := freePort(t)
+	sec := startPairNode(t, "secondary", port, "auto-partner-down: 3s")
+	defer sec.Stop()
+	pri := startPairNode(t, "primary", port)
+	waitState(t, pri, "normal", 10*time.Second)
+	waitState(t, sec, "normal", 10*time.Second)
+	pri.Stop()
+	waitState(t, sec, "communications-interrupted", 5*time.Second)
+	ci := time.Now()
+	waitState(t, sec, "partner-down", 6*time.Second)
+	if d := time.Since(ci); d < 2*time.Second {
+		t.Fatalf("partner-down %v after communications-interrupted, want auto-partner-down's 3s (±1s)", d)
 	}
 }
