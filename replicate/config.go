@@ -102,6 +102,11 @@ type Config struct {
 	// MaxUnacked is MAX_UNACKED_BNDUPD: BNDUPDs the partner may have in
 	// flight to us.
 	MaxUnacked uint32
+	// WriteBatch caps the messages one write syscall carries (0: all that
+	// are queued, as many as the write buffer holds). The writer takes
+	// everything queued since its last write; a smaller cap trades
+	// syscalls for shorter bursts on the wire.
+	WriteBatch int
 	// ConnectFlags is F_CONNECT_FLAGS (wire.ConnectFlagFixedPDLen). Both
 	// sides must agree.
 	ConnectFlags uint16

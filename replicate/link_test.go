@@ -3,6 +3,7 @@ package replicate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"runtime"
@@ -529,5 +530,29 @@ func TestConnectFromElsewhereDoesNotReplace(t *testing.T) {
 	noEvent(t, s, EventDown, 300*time.Millisecond)
 	if st := s.Stats(); st.RefusedConnects != 1 {
 		t.Fatalf("refused %d", st.RefusedConnects)
+	}
+}
+
+// TestWriteBatchDeliversAll: with WriteBatch caps (1 and 3 messages per
+// write) every queued BNDUPD still arrives, in order.
+func TestWriteBatchDeliversAll(t *testing.T) {
+	for _, per := range []int{1, 3} {
+		t.Run(fmt.Sprint(per), func(t *testing.T) {
+			s := startSecondary(t, "127.0.0.1", nil)
+			p := startPrimary(t, s.Addr(), func(c *Config) { c.WriteBatch = per })
+			waitEvent(t, p, EventUp)
+			waitEvent(t, s, EventUp)
+			for i := range 10 {
+				b, f := wire.BeginFrame(nil, wire.BndUpd, uint32(100+i), 0)
+				if err := p.Send(wire.EndFrame(b, f)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range 10 {
+				if m := waitMsg(t, s, wire.BndUpd); m.XID != uint32(100+i) {
+					t.Fatalf("message %d has xid %d", i, m.XID)
+				}
+			}
+		})
 	}
 }

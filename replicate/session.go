@@ -375,7 +375,7 @@ func (s *session) writeLoop(interval time.Duration) {
 		var err error
 		wrote := len(batch) > 0
 		if wrote {
-			err = writeBatch(fw, batch, sent)
+			err = writeBatch(fw, batch, sent, l.cfg.WriteBatch)
 			l.framesOut.Add(n)
 		}
 		if disc != nil {
@@ -412,8 +412,10 @@ func (s *session) writeLoop(interval time.Duration) {
 	}
 }
 
-// writeBatch writes queued frames, each stamped with the sent-time.
-func writeBatch(fw *FrameWriter, batch []byte, sent uint32) error {
+// writeBatch writes queued frames, each stamped with the sent-time,
+// flushing after every per frames when per > 0 (Config.WriteBatch).
+func writeBatch(fw *FrameWriter, batch []byte, sent uint32, per int) error {
+	k := 0
 	for off := 0; off < len(batch); {
 		n := int(binary.BigEndian.Uint16(batch[off:]))
 		f := batch[off : off+2+n]
@@ -422,6 +424,11 @@ func writeBatch(fw *FrameWriter, batch []byte, sent uint32) error {
 			return err
 		}
 		off += 2 + n
+		if k++; per > 0 && k%per == 0 && off < len(batch) {
+			if err := fw.Flush(); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -32,6 +32,13 @@ DESCRIPTION
     --default runs the embedded default config ("tandem config default"):
     unicast on [::1]:5547, data in ./tandem-data, documentation prefixes.
 
+TUNING
+    --journal-batch and --journal-wait size the journal's group commit (one
+    fsync per commit); --readers and --read-batch the UDP receive side;
+    --repl-batch and --repl-max-unacked the partner link: how many
+    messages one write carries and how many BNDUPDs the partner may have
+    unacknowledged (MAX_UNACKED_BNDUPD) before it waits for BNDREPLYs.
+
 FLAGS
 `
 
@@ -48,6 +55,8 @@ func serveMain(args []string) int {
 	fs.IntVar(&o.Readers, "readers", 1, "unicast sockets (SO_REUSEPORT) and reader goroutines per listen address")
 	fs.IntVar(&o.ReadBatch, "read-batch", 64, "datagrams per read syscall (recvmmsg)")
 	fs.Uint64Var(&o.SnapshotEvery, "snapshot-every", 100000, "journal events between snapshots")
+	fs.IntVar(&o.ReplBatch, "repl-batch", 0, "max partner messages (BNDUPDs, BNDREPLYs) per write syscall (0: all queued)")
+	fs.IntVar(&o.ReplMaxUnacked, "repl-max-unacked", 0, "MAX_UNACKED_BNDUPD window advertised to partners; overrides each relationship's max-unacked-bndupd (0: keep the config's)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

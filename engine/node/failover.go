@@ -80,8 +80,12 @@ func (n *Node) startPeers() error {
 			Name: r.Name, Primary: r.Role == "primary",
 			Peer: r.Peer, Listen: r.Listen,
 			MCLT: r.MCLT, Keepalive: r.Keepalive, MaxUnacked: uint32(r.MaxUnackedBNDUPD),
-			State:  replicate.LocalState{State: uint8(st), Flags: wire.ServerFlagStartup, StartOfState: info.Stored.StartTime},
-			Logger: n.log.Named("partner").With(zap.String("relationship", r.Name)),
+			WriteBatch: n.opts.ReplBatch,
+			State:      replicate.LocalState{State: uint8(st), Flags: wire.ServerFlagStartup, StartOfState: info.Stored.StartTime},
+			Logger:     n.log.Named("partner").With(zap.String("relationship", r.Name)),
+		}
+		if n.opts.ReplMaxUnacked > 0 {
+			cfg.MaxUnacked = uint32(n.opts.ReplMaxUnacked)
 		}
 		if r.TLS.Enabled() {
 			k := tlsKey{r.TLS, cfg.Primary}

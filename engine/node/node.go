@@ -41,6 +41,12 @@ type Options struct {
 	ReadBatch int
 	// SnapshotEvery is the number of events between journal snapshots.
 	SnapshotEvery uint64
+	// ReplBatch caps the partner messages (BNDUPDs, BNDREPLYs) one write
+	// syscall carries; 0: everything queued.
+	ReplBatch int
+	// ReplMaxUnacked, when > 0, replaces every relationship's configured
+	// max-unacked-bndupd: the window we advertise to partners.
+	ReplMaxUnacked int
 }
 
 func (o *Options) defaults() {
