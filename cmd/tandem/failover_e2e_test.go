@@ -33,7 +33,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -140,29 +139,7 @@ relationships:
 // tandemServer.start (which waits for the control API).
 func startFoServer(t *testing.T, tp *topo, ifc, role string, lt lifetimes) *tandemServer {
 	t.Helper()
-	s := &tandemServer{tp: tp, dataDir: filepath.Join(tp.dir, "data"), cfgPath: filepath.Join(tp.dir, "tandem.yaml")}
-	if err := os.MkdirAll(s.dataDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(s.cfgPath, []byte(foConfig(s.dataDir, ifc, role, lt)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if s.p == nil {
-			return
-		}
-		if t.Failed() {
-			t.Logf("tandem %s log (%s):\n%s", role, s.p.logPath, tail(s.p.log(), 80))
-		}
-		if s.p.exited() {
-			return
-		}
-		if err := s.p.stop(syscall.SIGTERM, 15*time.Second); err != nil {
-			t.Errorf("tandem %s did not exit cleanly on SIGTERM: %v\n%s", role, err, tail(s.p.log(), 30))
-		}
-	})
-	s.start(t)
-	return s
+	return startFoServerWith(t, tp, ifc, role, lt, nil)
 }
 
 // newFoPair builds the topology, starts the secondary (listener) and the

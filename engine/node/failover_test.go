@@ -7,11 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zaptest"
-
 	"github.com/tandemdhcp/tandem/bench"
 	"github.com/tandemdhcp/tandem/engine"
-	"github.com/tandemdhcp/tandem/engine/config"
 	"github.com/tandemdhcp/tandem/netio/wire"
 	"github.com/tandemdhcp/tandem/replicate"
 )
@@ -51,22 +48,11 @@ func startPairNode(t *testing.T, role string, port int, extra ...string) *Node {
 	if role == "secondary" {
 		key = "listen"
 	}
-	y := strings.NewReplacer("DATADIR", t.TempDir(), "ROLE", role, "PEERKEY", key, "PORT", fmt.Sprint(port)).Replace(pairConfig)
+	y := strings.NewReplacer("ROLE", role, "PEERKEY", key, "PORT", fmt.Sprint(port)).Replace(pairConfig)
 	for _, line := range extra { // more keys of the relationship
 		y += "    " + line + "\n"
 	}
-	f, err := config.Parse(role+".yaml", []byte(y))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := Start(Options{File: f, Logger: zaptest.NewLogger(t).Named(role)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.ServeControl(f.Server.Control, false); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return startYAML(t, role, y)
 }
 
 func waitState(t *testing.T, n *Node, want string, within time.Duration) {
