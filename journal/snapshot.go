@@ -182,6 +182,7 @@ func (j *Journal) Snapshot(e *engine.Engine, seq uint64) error {
 	if err := w.b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("journal: snapshot commit: %w", err)
 	}
+	j.snapCount.Store(w.count)
 	j.snapSeq.Store(seq)
 
 	// Older snapshots, and chunks of any that never got a header, go. No

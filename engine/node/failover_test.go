@@ -32,7 +32,7 @@ relationships:
     keepalive: 1s
 `
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp6", "[::1]:0")
 	if err != nil {
@@ -55,7 +55,7 @@ func startPairNode(t *testing.T, role string, port int, extra ...string) *Node {
 	return startYAML(t, role, y)
 }
 
-func waitState(t *testing.T, n *Node, want string, within time.Duration) {
+func waitState(t testing.TB, n *Node, want string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	var last string

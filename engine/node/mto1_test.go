@@ -62,7 +62,7 @@ relationships:
 // S has as that relationship's peer.
 var mto1Peers = map[string]string{"a": "127.0.0.1", "b": "::1"}
 
-func startYAML(t *testing.T, name, y string) *Node {
+func startYAML(t testing.TB, name, y string) *Node {
 	t.Helper()
 	f, err := config.Parse(name+".yaml", []byte(strings.ReplaceAll(y, "DATADIR", t.TempDir())))
 	if err != nil {
