@@ -115,6 +115,7 @@ func (n *Node) ServeControl(addr string, allowRemote bool) error {
 	mux.HandleFunc("GET /v1/leases", n.handleLeases)
 	mux.HandleFunc("POST /v1/checkpoint", n.handleCheckpoint)
 	mux.HandleFunc("POST /v1/relationships/{name}/partner-down", n.handlePartnerDown)
+	mux.HandleFunc("GET /metrics", n.handleMetrics)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-n.done

@@ -117,6 +117,8 @@ func (n *Node) startPeers() error {
 		}
 		p := &peer{rel: rel, name: r.Name, link: l, frame: make([]byte, 0, 4096), repl: newReplState(),
 			loggedState: info.Stored.State}
+		p.repl.lagHist = newLagHistogram(r.Name)
+		n.metrics.initAlarms(r.Name)
 		n.peers = append(n.peers, p)
 		go func() {
 			for ev := range l.Events() {
@@ -250,6 +252,7 @@ func (n *Node) sendPeerMsgs(msgs []engine.PeerMsg) {
 			n.resendUnacked(p)
 		case engine.ActAlarm:
 			n.log.Warn("failover alarm", zap.String("relationship", p.name), zap.Stringer("state", m.State))
+			n.metrics.alarms.WithLabelValues(p.name, m.State.String()).Inc()
 		}
 	}
 }

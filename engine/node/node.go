@@ -88,6 +88,8 @@ type Node struct {
 
 	// Totals the loop and readers publish for the control API.
 	stats Stats
+	// metrics are what GET /metrics serves (metrics.go).
+	metrics *nodeMetrics
 }
 
 // Stats are running totals, safe to read from any goroutine.
@@ -174,6 +176,7 @@ func Start(o Options) (*Node, error) {
 		peerEvents: make(chan peerEvent, 256),
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
+		metrics:    newNodeMetrics(),
 	}
 	n.stats.LastSeq.Store(seq)
 	n.publish()
@@ -188,6 +191,7 @@ func Start(o Options) (*Node, error) {
 		jrn.Close()
 		return nil, err
 	}
+	n.metrics.register(n)
 	for i := range n.conns {
 		n.readers.Add(1)
 		go n.read(i)
@@ -385,6 +389,7 @@ func (n *Node) flush(held []*rxBatch) []*rxBatch {
 	durable := true
 	var firstSeq uint64
 	if len(rd.Events) > 0 {
+		t0 := time.Now()
 		seq, err := n.jrn.Append(rd.Events)
 		if err != nil {
 			// Durable before visible: without the journal we must not
@@ -394,6 +399,8 @@ func (n *Node) flush(held []*rxBatch) []*rxBatch {
 			n.log.Error("journal commit failed: replies withheld", zap.Error(err), zap.Int("events", len(rd.Events)))
 			durable = false
 		} else {
+			n.metrics.commitSeconds.Observe(time.Since(t0).Seconds())
+			n.metrics.commitEvents.Observe(float64(len(rd.Events)))
 			n.stats.Commits.Add(1)
 			n.stats.Events.Add(uint64(len(rd.Events)))
 			n.stats.LastSeq.Store(seq)
