@@ -102,7 +102,8 @@ func serveMain(args []string) int {
 		fmt.Fprintf(os.Stderr, "\ntandem is serving the default config on [::1]:5547 (relayed DHCPv6, documentation prefixes).\n"+
 			"Point a client at it: tandem's load generator acts as a relay on loopback:\n"+
 			"    bin/tandem bench --server [::1]:5547 --link 2001:db8:1::1 --rate 500 --duration 5s\n"+
-			"Status: curl -s http://%s/v1/status   Leases: curl -s http://%s/v1/leases\nStop with Ctrl-C.\n\n", f.Server.Control, f.Server.Control)
+			"Status: curl -s http://%s/v1/status   Leases: curl -s http://%s/v1/leases   Metrics: curl -s http://%s/metrics\n"+
+			"Stop with Ctrl-C.\n\n", f.Server.Control, f.Server.Control, f.Server.Control)
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
