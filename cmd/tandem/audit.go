@@ -392,7 +392,11 @@ func journalStats(args []string, stdout, stderr io.Writer) int {
 	if s.Events > 0 {
 		s.FirstTime, s.LastTime = utc(tmin), utc(tmax)
 	}
-	_ = filepath.WalkDir(s.Journal, func(_ string, d iofs.DirEntry, err error) error {
+	root := s.Journal
+	if r, err := filepath.EvalSymlinks(root); err == nil {
+		root = r // WalkDir does not follow a symlinked root
+	}
+	_ = filepath.WalkDir(root, func(_ string, d iofs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			if fi, err := d.Info(); err == nil {
 				s.DiskBytes += fi.Size()
