@@ -131,9 +131,6 @@ func (j *Journal) Reindex() (uint64, error) {
 	return n, nil
 }
 
-// errStop ends a walk early without an error.
-var errStop = errors.New("journal: stop")
-
 // History calls fn for every durable event that touched r (lease and free
 // events of that kind and prefix), in sequence order. ev is reused
 // between calls.

@@ -11,11 +11,6 @@ import (
 	"github.com/tandemdhcp/tandem/engine"
 )
 
-type seqEv struct {
-	seq uint64
-	ev  engine.Event
-}
-
 // reference indexes evs (seq i+1) the slow, obvious way.
 type reference struct {
 	evs   []engine.Event
