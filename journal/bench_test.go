@@ -13,10 +13,23 @@ import (
 
 // BenchmarkAppend measures durable appends: every batch is one Pebble
 // commit with Sync, so events/s is bounded by fsyncs/s × batch size.
+// index=off is the same without the audit index, to measure its cost.
 func BenchmarkAppend(b *testing.B) {
-	for _, size := range []int{1, 64, 512} {
-		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
-			j := openT(b, Options{Dir: b.TempDir(), Logger: zap.NewNop()})
+	for _, noIndex := range []bool{false, true} {
+		for _, size := range []int{1, 64, 512} {
+			benchAppend(b, size, noIndex)
+		}
+	}
+}
+
+func benchAppend(b *testing.B, size int, noIndex bool) {
+	idx := "on"
+	if noIndex {
+		idx = "off"
+	}
+	{
+		b.Run(fmt.Sprintf("index=%s/batch=%d", idx, size), func(b *testing.B) {
+			j := openT(b, Options{Dir: b.TempDir(), Logger: zap.NewNop(), NoIndex: noIndex})
 			defer j.Close()
 			evs := newGen(11, 100_000, 30_000).events(size)
 			b.ReportAllocs()

@@ -17,9 +17,13 @@
 //	 tag  rest                          value
 //	+----+------------------------------+----------------------------------+
 //	|'c' | seq (8) | chunk (4)          | snapshot chunk (below)           |
+//	|'d' | DUID len (2) | DUID | seq (8) | empty: audit index by client     |
 //	|'e' | seq (8)                      | event (below)                    |
 //	|'h' | seq (8)                      | snapshot header (below)          |
+//	|'i' | kind (1) | address (16) |    | zv event time: audit index by    |
+//	|    | prefix len (1) | seq (8)     | resource                         |
 //	|'m' | "format"                     | uvarint store format version (1) |
+//	|'m' | "index"                      | uvarint 1: the index is complete |
 //	|'m' | "last"                       | seq (8): the last seq appended   |
 //	+----+------------------------------+----------------------------------+
 //
@@ -31,6 +35,25 @@
 // with Sync, so a snapshot without a header is incomplete and ignored.
 // Older snapshots are deleted once a newer header is durable. Events are
 // kept (they are the audit history); retention is a separate policy.
+//
+// # Audit index
+//
+// For every lease or free event Append writes, in the same batch as the
+// event, an 'i' key naming the resource (binding kind 1 na / 2 pd, the
+// address or prefix, its length) and a 'd' key naming the client's DUID
+// (when non-empty), each ending in the event's seq. So "every event that
+// touched R" is a prefix scan of 'i'+R in sequence order, and "who held R at
+// time T" reads R's keys backwards from the newest until one whose value
+// (the event's time) is at or before T, then reads that one event. The DUID
+// length comes first so that one DUID's keys are never a prefix of
+// another's. Endpoint events are not indexed.
+//
+// The index came after store format 1 and needs no new one: older builds
+// never read 'd' or 'i' keys. "m"+"index" is written when a store is
+// created (and by Reindex, which builds the index of an older store from
+// its events); a store without it, one written before the index existed,
+// opens as before and its audit queries scan every event instead (same
+// answers, slower) until `tandem journal reindex` is run on it.
 //
 // # Event value (versions 1 and 2)
 //

@@ -43,6 +43,10 @@ type Options struct {
 	// ReadOnly opens the store without ever writing to it (offline tools).
 	// The directory must exist; Append and Snapshot return ErrReadOnly.
 	ReadOnly bool
+	// NoIndex skips the audit index (index.go) in Append, and a new store
+	// is not marked indexed. Only for measuring the index's cost: the
+	// audit tools then scan every event.
+	NoIndex bool
 }
 
 // Journal is an open event log.
@@ -62,6 +66,9 @@ type Journal struct {
 	scratch []byte
 	key     [seqKeyLen]byte
 	lastVal [8]byte
+	ikey    []byte // audit index key scratch
+
+	indexed bool // the audit index covers every event (metaIndex)
 
 	last    atomic.Uint64 // the last seq appended and synced
 	snapSeq atomic.Uint64 // seq of the newest complete snapshot; 0: none
@@ -107,6 +114,7 @@ func Open(o Options) (*Journal, error) {
 	if !o.ReadOnly {
 		j.batch = db.NewBatch()
 		j.scratch = make([]byte, 0, 4096)
+		j.ikey = make([]byte, 0, 64)
 	}
 	j.log.Info("journal opened", zap.String("dir", o.Dir), zap.Bool("read_only", o.ReadOnly),
 		zap.Uint64("last_seq", j.last.Load()), zap.Uint64("snapshot_seq", j.snapSeq.Load()))
@@ -127,13 +135,27 @@ func (j *Journal) load() error {
 		if !empty || j.opts.ReadOnly {
 			return fmt.Errorf("%w: %s has no format version: not a tandem journal", ErrUnknownFormat, j.opts.Dir)
 		}
-		if err := j.db.Set(metaFormat, binary.AppendUvarint(nil, storeFormat), pebble.Sync); err != nil {
+		b := j.db.NewBatch()
+		_ = b.Set(metaFormat, binary.AppendUvarint(nil, storeFormat), nil)
+		if !j.opts.NoIndex {
+			_ = b.Set(metaIndex, binary.AppendUvarint(nil, 1), nil)
+		}
+		err = b.Commit(pebble.Sync)
+		_ = b.Close()
+		if err != nil {
 			return fmt.Errorf("journal: write format version: %w", err)
 		}
+		j.indexed = !j.opts.NoIndex
 		return nil
 	}
 	if f, n := binary.Uvarint(v); n != len(v) || f != storeFormat {
 		return fmt.Errorf("%w: %s has store format %x, this build reads %d", ErrUnknownFormat, j.opts.Dir, v, storeFormat)
+	}
+
+	if _, ok, err := j.get(metaIndex); err != nil {
+		return err
+	} else {
+		j.indexed = ok
 	}
 
 	var recorded uint64
@@ -242,8 +264,8 @@ func (j *Journal) scan(from, to uint64, fn func(seq uint64, val []byte) error) e
 	return it.Close()
 }
 
-// Append writes evs as the next sequence numbers, in one Pebble batch
-// committed with Sync, and returns the last sequence number written. When
+// Append writes evs as the next sequence numbers, with their audit index
+// keys, in one Pebble batch committed with Sync, and returns the last sequence number written. When
 // it returns nil the events are durable. On error nothing was written and
 // the sequence does not advance. An event the journal could not replay is
 // refused (ErrInvalidEvent) before anything is written.
@@ -272,6 +294,11 @@ func (j *Journal) Append(evs []engine.Event) (last uint64, err error) {
 		seq++
 		if err := b.Set(seqKey(&j.key, tagEvent, seq), j.scratch, nil); err != nil {
 			return j.last.Load(), fmt.Errorf("journal: batch: %w", err)
+		}
+		if !j.opts.NoIndex {
+			if j.ikey, err = indexEvent(b, j.ikey, seq, &evs[i]); err != nil {
+				return j.last.Load(), fmt.Errorf("journal: batch: %w", err)
+			}
 		}
 	}
 	binary.BigEndian.PutUint64(j.lastVal[:], seq)

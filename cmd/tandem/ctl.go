@@ -25,8 +25,9 @@ DESCRIPTION
     checkpoint DIR   write a consistent copy of the server's data-dir (the
                      journal and the server DUID) to DIR, which must not
                      exist, while the server keeps serving. The copy is a
-                     valid --data-dir for "tandem journal replay|verify"
-                     and a backup: start a server on it to restore.
+                     valid --data-dir for the tandem journal tools (replay,
+                     verify, history, who, export, stats) and a backup:
+                     start a server on it to restore.
     partner-down REL the administrator's assertion that the partner of
                      failover relationship REL is down (RFC 8156 §8.4): this
                      server moves to PARTNER-DOWN, serves every client

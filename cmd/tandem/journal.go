@@ -20,14 +20,24 @@ const journalUsage = `NAME
     tandem journal — offline tools for a server's journal
 
 SYNOPSIS
-    tandem journal replay --data-dir DIR [--from-start] [--json]
-    tandem journal verify --data-dir DIR
+    tandem journal replay  --data-dir DIR [--from-start] [--json]
+    tandem journal verify  --data-dir DIR
+    tandem journal history --data-dir DIR --addr A | --prefix P | --duid D [--json]
+    tandem journal who     --data-dir DIR --addr A | --prefix P --at TIME [--json]
+    tandem journal export  --data-dir DIR [--since TIME] [--until TIME]
+    tandem journal stats   --data-dir DIR [--json]
+    tandem journal reindex --data-dir DIR
 
 DESCRIPTION
     The journal is the Pebble store in DIR/journal (DIR is the config's
-    server.data-dir). These tools open it read-only and never write to it.
-    Pebble locks the store, so stop the server first, or run them on a
-    copy (tandem ctl checkpoint DIR).
+    server.data-dir). These tools (all but reindex) open it read-only and
+    never write to it. Pebble locks the store, so stop the server first,
+    or run them on a copy of a running server's data-dir taken with
+    tandem ctl checkpoint DIR2 (then --data-dir DIR2).
+
+    Times (TIME) are RFC 3339, e.g. 2026-03-03T10:00:00Z; output times are
+    UTC. DUIDs are hex, colons optional. A REMOTE_ID is printed in hex
+    (its first four bytes are the relay's enterprise number).
 
     replay   rebuilds the lease state from the newest snapshot and the
              events after it, and prints the number of events replayed, the
@@ -42,6 +52,34 @@ DESCRIPTION
              and that replaying the events reproduces each snapshot's
              digest. It prints a report; on the first problem it names the
              first bad sequence number and exits 1.
+
+    history  prints every event that touched the address (--addr), the
+             delegated prefix (--prefix) or the client (--duid), oldest
+             first: time, seq, cause, kind, the resource, its status, DUID,
+             IAID, lifetimes, expiry, and the relay's link-address and
+             REMOTE_ID where known. --json prints JSON lines instead.
+
+    who      names the client that held the address or prefix at --at
+             TIME: its DUID, IAID, REMOTE_ID and link-address, from the last
+             event for it at or before TIME, if that left it ACTIVE and its
+             valid lifetime had not run out; else "nobody", with that last
+             event. Exits 0 either way. --json prints one object with
+             "held" and "event".
+
+    export   prints every event (with --since, those at or after TIME;
+             with --until, those before TIME) as JSON lines, streaming.
+
+    stats    prints the number of events by kind and by cause, the time
+             span, the sequence range, the newest snapshot, whether the
+             audit index is present and the store's size on disk.
+
+    reindex  builds the audit index of a journal written before the index
+             existed (history and who then scan every event, and say so).
+             It writes index keys only, never an event, and needs the
+             server stopped (or a checkpoint copy).
+
+    history and who read the audit index that the server writes with
+    every event, so they answer in milliseconds however long the journal.
 
 EXIT STATUS
     0 done; 1 the journal is damaged or cannot be read; 2 bad usage.
@@ -63,6 +101,16 @@ func runJournal(args []string, stdout, stderr io.Writer) int {
 		return journalReplay(args[1:], stdout, stderr)
 	case "verify":
 		return journalVerify(args[1:], stdout, stderr)
+	case "history":
+		return journalHistory(args[1:], stdout, stderr)
+	case "who":
+		return journalWho(args[1:], stdout, stderr)
+	case "export":
+		return journalExport(args[1:], stdout, stderr)
+	case "stats":
+		return journalStats(args[1:], stdout, stderr)
+	case "reindex":
+		return journalReindex(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, journalUsage)
 		return 0

@@ -14,7 +14,8 @@ Usage:
   tandem serve --config FILE [flags]     run a server (see: tandem serve --help)
   tandem serve --default                 run on the embedded default config (no root needed)
   tandem bench --server ADDR [flags]     load generator (see: tandem bench --help)
-  tandem journal replay|verify ...        offline journal tools (see: tandem journal --help)
+  tandem journal replay|verify|history|who|export|stats ...
+                                          offline journal tools (see: tandem journal --help)
   tandem status [--control URL] [--json]  a running server's state
   tandem ctl checkpoint DIR               copy a running server's data-dir (journal + DUID)
   tandem ctl partner-down REL             declare the failover partner of REL down
