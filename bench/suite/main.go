@@ -176,20 +176,22 @@ func (s *suite) preflight() error {
 		return err
 	}
 	s.root = root
-	need := map[string]string{"ip": "iproute2", "taskset": "util-linux", "ss": "iproute2", "go": "golang"}
-	if s.wants("kea") {
-		need["kea-dhcp6"] = "kea-dhcp6-server"
+	// Each tool and how to get it.
+	need := [][2]string{
+		{"ip", "Debian package iproute2: run `make deps` as root"},
+		{"ss", "Debian package iproute2: run `make deps` as root"},
+		{"taskset", "Debian package util-linux: apt-get install util-linux"},
+		{"go", "install the Go toolchain of go.mod's version (https://go.dev/dl/)"},
 	}
-	for _, t := range []string{"ip", "taskset", "ss", "go", "kea-dhcp6"} {
-		pkg, ok := need[t]
-		if !ok {
-			continue
-		}
-		p, err := lookTool(t)
+	if s.wants("kea") {
+		need = append(need, [2]string{"kea-dhcp6", "Debian package kea-dhcp6-server: run `make deps` as root, or leave Kea out with --scenarios"})
+	}
+	for _, t := range need {
+		p, err := lookTool(t[0])
 		if err != nil {
-			return fmt.Errorf("%s is missing (Debian package %s): run `make deps` as root to install what the suite needs", t, pkg)
+			return fmt.Errorf("%s is missing: %s", t[0], t[1])
 		}
-		if t == "kea-dhcp6" {
+		if t[0] == "kea-dhcp6" {
 			s.opt.kea = p
 		}
 	}
