@@ -46,7 +46,7 @@ func synthetic() *Suite {
 	add("kea", 6000, fixed(100), ramp(2000, 4000, 6000, 8000))
 	add("kea-mt", 7000, fixed(130), ramp(2000, 4000, 7000, 8000))
 	p := add("tandem-pair", 16000, fixed(30, 15), ramp(2000, 4000, 8000, 16000, 32000))
-	p.Lag = &Lag{At5000: LagFigures{Rate: 5000, P50ms: 0.5, P99ms: 1.5, Samples: 8192}, AtHalfMax: LagFigures{Rate: 8000, P50ms: 0.6, P99ms: 3},
+	p.Lag = &Lag{At5000: LagFigures{Rate: 5000, P50ms: 0.5, P99ms: 1.5, Samples: 8192}, AtHalfMax: LagFigures{Rate: 8000, P50ms: 0.6, P99ms: 3, Windows: 14, P50Median: 0.55, P99Median: 2.5, P99Max: 700},
 		CaughtUp: true, CaughtUpMs: 9, PrimaryNA: 100, PrimaryPD: 100, SecondaryNA: 100, SecondaryPD: 100, State: "normal"}
 	h := add("kea-ha", 1750, fixed(500, 230), ramp(1000, 1500, 1750, 2000))
 	h.Fixed.DropRatio = 0.7
@@ -102,7 +102,9 @@ func TestWriteTable(t *testing.T) {
 		"tandem       32,000", "4.6× kea-mt", "45.0 (30.0 + 15.0)", "9.1× kea-ha",
 		"450.0 (300.0 + 150.0) at 1,575/s (730.0 (500.0 + 230.0) with 70 % drops at 5,000/s)",
 		"echo         80,000", "MISSED by 9 %", "40 % (want ≥ 50 %) (MISSED by 20 %)",
-		"0.50 / 1.50 ms at 5,000/s, 0.60 / 3.00 ms at 8,000/s", "caught up (unacked 0) 9 ms",
+		"at 5,000/s: p50 / p99 0.50 / 1.50 ms at the end\n",
+		"at 8,000/s (half the max): p50 / p99 0.60 / 3.00 ms at the end; over 14 reads during the run, median p50 0.55 ms, p99 median 2.50 ms, worst 700.00 ms",
+		"after the load: secondary caught up (unacked 0) within 9 ms",
 		"reproduce: sudo make bench-suite",
 	} {
 		if !strings.Contains(out, want) {
