@@ -61,6 +61,11 @@ type Scenario struct {
 	Versus string  `json:"versus,omitempty"`
 	Ratio  float64 `json:"ratio,omitempty"`
 
+	// OtherCPUs is the CPU time processes other than the suite's used
+	// while the scenario ran (topo.go, othersCPU): on a shared machine,
+	// how much the figures could have been disturbed.
+	OtherCPUs float64 `json:"other_cpu_s"`
+
 	Notes []string `json:"notes,omitempty"`
 	Error string   `json:"error,omitempty"`
 }

@@ -36,6 +36,15 @@ var scenarioInfo = map[string]struct {
 func (s *suite) runScenario(ctx context.Context, name string) (sc Scenario) {
 	info := scenarioInfo[name]
 	sc = Scenario{Name: name, Title: info.title, Server: info.server, Pair: info.pair}
+	others0, t0 := othersCPU(s.topo), time.Now()
+	defer func() {
+		sc.OtherCPUs = othersCPU(s.topo).since(others0)
+		if el := time.Since(t0).Seconds(); sc.OtherCPUs > 0.05*el {
+			sc.Notes = append(sc.Notes, fmt.Sprintf("other processes on the machine used %.1f CPU-seconds during this scenario's %.0f s (%.0f %% of a core): its figures may be low",
+				sc.OtherCPUs, el, 100*sc.OtherCPUs/el))
+			logf("[%s] warning: %s", name, sc.Notes[len(sc.Notes)-1])
+		}
+	}()
 	dir := filepath.Join(s.rundir, name)
 	logf("[%s] starting: %s", name, info.title)
 	var (

@@ -294,3 +294,74 @@ func cpuSeconds(pid int) (float64, error) {
 	}
 	return float64(ut+st) / clockTick, nil
 }
+
+// Others' CPU. The machine may be shared, and a benchmark that ran beside
+// someone's compile says less than it seems to; so each scenario reports
+// how much CPU processes other than the suite's used while it ran.
+
+// cpuSnapshot is user+system CPU seconds by PID of every user-space
+// process that is not the suite's.
+type cpuSnapshot map[int]float64
+
+// othersCPU reads /proc. Ours are the suite and its children (ip, taskset
+// and what they exec keep the PID; their children, e.g. tandem status
+// polls, have it as parent) and whatever runs in our namespaces. Kernel
+// threads are left out: they work for everyone, the suite's fsyncs and
+// packets included. A process that both starts and ends between two
+// snapshots is not seen.
+func othersCPU(t *topo) cpuSnapshot {
+	ours := map[uint64]bool{}
+	if t != nil {
+		for _, ns := range []string{t.gen, t.s1, t.s2} {
+			var st syscall.Stat_t
+			if syscall.Stat("/run/netns/"+ns, &st) == nil {
+				ours[st.Ino] = true
+			}
+		}
+	}
+	self := os.Getpid()
+	snap := cpuSnapshot{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		flags, _ := strconv.ParseUint(f[6], 10, 64)
+		const pfKthread = 0x00200000
+		if ppid == self || flags&pfKthread != 0 || pid == 2 || ppid == 2 {
+			continue
+		}
+		var st syscall.Stat_t
+		if syscall.Stat("/proc/"+e.Name()+"/ns/net", &st) == nil && ours[st.Ino] {
+			continue
+		}
+		ut, _ := strconv.ParseUint(f[11], 10, 64)
+		stime, _ := strconv.ParseUint(f[12], 10, 64)
+		snap[pid] = float64(ut+stime) / clockTick
+	}
+	return snap
+}
+
+// since is the CPU others used from s0 to s: processes alive at both
+// times count their difference, new ones all of theirs.
+func (s cpuSnapshot) since(s0 cpuSnapshot) float64 {
+	total := 0.0
+	for pid, c := range s {
+		total += c - s0[pid]
+	}
+	return total
+}
