@@ -62,7 +62,7 @@ type Scenario struct {
 	Ratio  float64 `json:"ratio,omitempty"`
 
 	// OtherCPUs is the CPU time processes other than the suite's used
-	// while the scenario ran (topo.go, othersCPU): on a shared machine,
+	// while the scenario ran (topo.go, markCPU): on a shared machine,
 	// how much the figures could have been disturbed.
 	OtherCPUs float64 `json:"other_cpu_s"`
 

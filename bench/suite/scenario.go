@@ -36,9 +36,11 @@ var scenarioInfo = map[string]struct {
 func (s *suite) runScenario(ctx context.Context, name string) (sc Scenario) {
 	info := scenarioInfo[name]
 	sc = Scenario{Name: name, Title: info.title, Server: info.server, Pair: info.pair}
-	others0, t0 := othersCPU(s.topo), time.Now()
+	// Deferred first, so run last: the servers have been stopped and
+	// reaped, and their CPU is the suite's children's.
+	mark0, t0 := markCPU(), time.Now()
 	defer func() {
-		sc.OtherCPUs = othersCPU(s.topo).since(others0)
+		sc.OtherCPUs = markCPU().othersSince(mark0)
 		if el := time.Since(t0).Seconds(); sc.OtherCPUs > 0.05*el {
 			sc.Notes = append(sc.Notes, fmt.Sprintf("other processes on the machine used %.1f CPU-seconds during this scenario's %.0f s (%.0f %% of a core): its figures may be low",
 				sc.OtherCPUs, el, 100*sc.OtherCPUs/el))

@@ -297,71 +297,57 @@ func cpuSeconds(pid int) (float64, error) {
 
 // Others' CPU. The machine may be shared, and a benchmark that ran beside
 // someone's compile says less than it seems to; so each scenario reports
-// how much CPU processes other than the suite's used while it ran.
+// how much CPU others used while it ran: the machine's user+system time
+// (/proc/stat) less the suite's own and its children's (getrusage: every
+// server, generator and helper it started, once reaped) and less kernel
+// threads' (they work for everyone, the suite's fsyncs included).
 
-// cpuSnapshot is user+system CPU seconds by PID of every user-space
-// process that is not the suite's.
-type cpuSnapshot map[int]float64
+// cpuMark is the three totals at one moment, in CPU seconds.
+type cpuMark struct{ busy, ours, kthreads float64 }
 
-// othersCPU reads /proc. Ours are the suite and its children (ip, taskset
-// and what they exec keep the PID; their children, e.g. tandem status
-// polls, have it as parent) and whatever runs in our namespaces. Kernel
-// threads are left out: they work for everyone, the suite's fsyncs and
-// packets included. A process that both starts and ends between two
-// snapshots is not seen.
-func othersCPU(t *topo) cpuSnapshot {
-	ours := map[uint64]bool{}
-	if t != nil {
-		for _, ns := range []string{t.gen, t.s1, t.s2} {
-			var st syscall.Stat_t
-			if syscall.Stat("/run/netns/"+ns, &st) == nil {
-				ours[st.Ino] = true
-			}
+func markCPU() cpuMark {
+	var m cpuMark
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+		for i := 1; i <= 3 && i < len(f); i++ {
+			v, _ := strconv.ParseUint(f[i], 10, 64)
+			m.busy += float64(v) / clockTick
 		}
 	}
-	self := os.Getpid()
-	snap := cpuSnapshot{}
+	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
+		var ru syscall.Rusage
+		if syscall.Getrusage(who, &ru) == nil {
+			m.ours += float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+		}
+	}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
 		}
 		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
 		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
+		if err != nil || i < 0 {
 			continue
 		}
 		f := strings.Fields(string(b[i+1:]))
 		if len(f) < 13 {
 			continue
 		}
-		ppid, _ := strconv.Atoi(f[1])
-		flags, _ := strconv.ParseUint(f[6], 10, 64)
 		const pfKthread = 0x00200000
-		if ppid == self || flags&pfKthread != 0 || pid == 2 || ppid == 2 {
-			continue
-		}
-		var st syscall.Stat_t
-		if syscall.Stat("/proc/"+e.Name()+"/ns/net", &st) == nil && ours[st.Ino] {
+		if flags, _ := strconv.ParseUint(f[6], 10, 64); flags&pfKthread == 0 {
 			continue
 		}
 		ut, _ := strconv.ParseUint(f[11], 10, 64)
-		stime, _ := strconv.ParseUint(f[12], 10, 64)
-		snap[pid] = float64(ut+stime) / clockTick
+		st, _ := strconv.ParseUint(f[12], 10, 64)
+		m.kthreads += float64(ut+st) / clockTick
 	}
-	return snap
+	return m
 }
 
-// since is the CPU others used from s0 to s: processes alive at both
-// times count their difference, new ones all of theirs.
-func (s cpuSnapshot) since(s0 cpuSnapshot) float64 {
-	total := 0.0
-	for pid, c := range s {
-		total += c - s0[pid]
-	}
-	return total
+// othersSince is the CPU others used from m0 to m: never below 0 (the
+// sources tick at different moments).
+func (m cpuMark) othersSince(m0 cpuMark) float64 {
+	return max(0, (m.busy-m0.busy)-(m.ours-m0.ours)-(m.kthreads-m0.kthreads))
 }
