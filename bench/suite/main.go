@@ -31,6 +31,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -108,6 +109,7 @@ func mainErr() int {
 	flag.StringVar(&o.profile, "profile", "", "also take CPU profiles of tandem (standalone, the pair's primary) into this `dir` (serve --pprof): at the fixed rate after the measured run, and at the max clean rate after the ramp")
 	flag.DurationVar(&o.profileFor, "profile-duration", 10*time.Second, "length of each profile")
 	flag.BoolVar(&o.keep, "keep", false, "keep the run folder (configs, logs, data-dirs)")
+	fromJSON := flag.String("from-json", "", "run nothing: render the table, suite.svg, suite.md (and --readme) again from this suite.json `file`")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: go run ./bench/suite [flags]   (as root; make bench-suite)\n\n")
 		flag.PrintDefaults()
@@ -123,6 +125,14 @@ func mainErr() int {
 	o.tandemFlags = strings.Fields(*tflags)
 	if o.srvCPU == "" {
 		o.srvCPU = strconv.Itoa(runtime.NumCPU() - 1)
+	}
+
+	if *fromJSON != "" {
+		if err := rerender(&o, *fromJSON); err != nil {
+			fmt.Fprintln(os.Stderr, "bench-suite:", err)
+			return 1
+		}
+		return 0
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -216,6 +226,26 @@ func (s *suite) preflight() error {
 		return fmt.Errorf("--data-parent %s is %s: tandem's journal must be on a real disk, so that its fsync costs what it costs", s.opt.dataParent, fs)
 	}
 	return nil
+}
+
+// rerender writes the results of an earlier run again, from its JSON: a
+// change to the writers needs no new run.
+func rerender(o *options, path string) error {
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	s := &suite{opt: *o, root: root}
+	if err := json.Unmarshal(b, &s.res); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	s.res.Compare()
+	s.res.WriteTable(os.Stdout)
+	return s.write()
 }
 
 // repoRoot is the directory of go.mod, from the working directory up.

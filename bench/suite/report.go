@@ -317,7 +317,6 @@ func (s *Suite) WriteMarkdown(w io.Writer) {
 		r[1] = "**" + r[1] + "**"
 		fmt.Fprintf(w, "| %s |\n", strings.Join(r, " | "))
 	}
-	fmt.Fprintln(w)
 	s.writeNotes(w, "- ")
 }
 
