@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tandemdhcp/tandem/bench"
@@ -80,6 +81,7 @@ func (s *suite) runScenario(ctx context.Context, name string) (sc Scenario) {
 	var lp *lagPoller
 	if name == "tandem-pair" {
 		lp = s.pollLag(ctx)
+		defer lp.halt() // on an error return
 	}
 	fixed, err := s.fixedRun(ctx, sv, s.opt.fixedRate)
 	if err != nil {
@@ -88,13 +90,13 @@ func (s *suite) runScenario(ctx context.Context, name string) (sc Scenario) {
 	}
 	sc.Fixed = fixed
 	logf("[%s] %s/s fixed: %.0f exchanges/s, drops %.2f %%, server CPU %.1f µs/exchange", name, fmtInt(float64(s.opt.fixedRate)), fixed.Achieved, 100*fixed.DropRatio, fixed.CPUus)
+	if lp != nil {
+		sc.Lag = &Lag{At5000: lp.finish(ctx, s, float64(s.opt.fixedRate))}
+	}
 	if s.opt.profile != "" && sc.Server == "tandem" {
 		// Profiled apart from the measured run, so that the profiler's
 		// cost stays out of the CPU figure.
 		s.profile(ctx, &sc, "fixed", s.opt.fixedRate)
-	}
-	if lp != nil {
-		sc.Lag = &Lag{At5000: lp.finish(ctx, s, float64(s.opt.fixedRate))}
 	}
 
 	// 2. The ramp.
@@ -227,7 +229,14 @@ const (
 // lagPoller reads the primary's lag percentiles while a run goes on.
 type lagPoller struct {
 	stop, done chan struct{}
+	once       sync.Once
 	p50s, p99s []float64
+}
+
+// halt stops the polling; it may be called more than once.
+func (lp *lagPoller) halt() {
+	lp.once.Do(func() { close(lp.stop) })
+	<-lp.done
 }
 
 func (s *suite) pollLag(ctx context.Context) *lagPoller {
@@ -257,8 +266,7 @@ func (s *suite) pollLag(ctx context.Context) *lagPoller {
 // finish stops the polling and returns the run's figures: the final read,
 // and the median and worst of the reads during the run.
 func (lp *lagPoller) finish(ctx context.Context, s *suite, rate float64) LagFigures {
-	close(lp.stop)
-	<-lp.done
+	lp.halt()
 	f := LagFigures{Rate: rate, Windows: len(lp.p99s)}
 	if st, err := s.tandemStatus(ctx, s.topo.s1); err == nil && len(st.Relationships) > 0 {
 		r := st.Relationships[0]
@@ -302,6 +310,7 @@ func (s *suite) pairAfter(ctx context.Context, sc *Scenario) {
 	half := int(sc.MaxCleanRate / 2)
 	if half > 0 {
 		lp := s.pollLag(ctx)
+		defer lp.halt()
 		if _, err := s.bench(ctx, half, s.opt.fixedFor); err != nil {
 			sc.Notes = append(sc.Notes, "half-max run: "+err.Error())
 		}
