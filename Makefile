@@ -5,6 +5,9 @@
 #   make deps    install what the tests use (Debian packages when run as root; Go modules)
 #   make test    vet, race tests of the concurrent packages, then every test incl. end-to-end
 #   make bench   every benchmark, 6 counts (compare runs with benchstat)
+#   make bench-suite  tandem vs Kea end to end in network namespaces (root,
+#                about 5 minutes; not part of make test): a table, and
+#                bench/results/suite.{json,svg,md}, the README's figures
 #   make lint    gofmt, go vet, staticcheck
 #   make fuzz    every fuzz target for FUZZTIME (default 30s) each
 #
@@ -21,7 +24,7 @@ RACE_PKGS  ?= ./engine/... ./journal/... ./netio/... ./replicate/...
 # tool → Debian package, for what the tests need.
 DEB_TOOLS := dhclient:isc-dhcp-client perfdhcp:kea-admin kea-dhcp6:kea-dhcp6-server ip:iproute2 curl:curl tcpdump:tcpdump nft:nftables
 
-.PHONY: all build run deps test bench lint fuzz clean
+.PHONY: all build run deps test bench bench-suite lint fuzz clean
 
 all: build
 
@@ -62,6 +65,16 @@ test: deps
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=6 ./...
+
+# The end-to-end benchmark scenarios (bench/suite): tandem standalone and
+# as a pair, Kea standalone and as an HA pair, and a bare echo responder,
+# each driven by tandem bench from its own network namespace. It refreshes
+# the README's bench-suite section. SUITEFLAGS passes flags, e.g.
+# SUITEFLAGS="--scenarios tandem,kea --profile bench/results/profiles".
+SUITEFLAGS ?=
+
+bench-suite: deps
+	$(GO) run ./bench/suite --readme README.md $(SUITEFLAGS)
 
 lint:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*'))"; \

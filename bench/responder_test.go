@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
@@ -14,11 +13,10 @@ import (
 )
 
 // responder is a minimal in-process DHCPv6 server for the generator's own
-// tests: it answers relayed SOLICIT, REQUEST, RENEW and RELEASE at once,
-// with an address and a prefix derived from the client's DUID, and keeps no
-// state but counts. Like the generator it batches with netio and allocates
-// nothing per packet, so a test can measure the generator's allocations
-// with both in one process.
+// tests: it answers relayed SOLICIT, REQUEST, RENEW and RELEASE at once
+// with AppendEchoReply (echo.go), and keeps no state but counts. Like the
+// generator it batches with netio and allocates nothing per packet, so a
+// test can measure the generator's allocations with both in one process.
 type responder struct {
 	conns []*netio.Conn
 	wg    sync.WaitGroup
@@ -35,7 +33,7 @@ func (r *responder) peers() []netip.AddrPort {
 	return append([]netip.AddrPort(nil), r.seen...)
 }
 
-var responderDUID = []byte{0, 2, 0, 0, 0x09, 0xbf, 't', 'e', 's', 't'}
+var responderDUID = EchoDUID
 
 // startResponder listens on n reuseport sockets on [::1]:0.
 func startResponder(t testing.TB, n int) *responder {
@@ -94,7 +92,7 @@ func (r *responder) serve(c *netio.Conn) {
 				r.mu.Unlock()
 			}
 			o := &out[k]
-			o.N = len(answer(o.Buf[:0], &p))
+			o.N = len(AppendEchoReply(o.Buf[:0], &p))
 			if o.N == 0 {
 				continue
 			}
@@ -103,50 +101,4 @@ func (r *responder) serve(c *netio.Conn) {
 		}
 		writeAll(c, out[:k])
 	}
-}
-
-// answer encodes the RELAY-REPL for the one-relay packet p, or nothing.
-func answer(b []byte, p *wire.Packet) []byte {
-	m := &p.Msg
-	rl := &p.Relays[0]
-	var t wire.MsgType
-	switch m.Type {
-	case wire.Solicit:
-		t = wire.Advertise
-	case wire.Request, wire.Renew, wire.Release:
-		t = wire.Reply
-	default:
-		return b
-	}
-	if len(m.ClientID) < 4 {
-		return b
-	}
-	n := binary.BigEndian.Uint32(m.ClientID[len(m.ClientID)-4:])
-	b = wire.AppendRelayHeader(b, wire.RelayRepl, rl.HopCount, rl.LinkAddr, rl.PeerAddr)
-	b, start := wire.BeginOption(b, wire.OptRelayMsg)
-	b = wire.AppendHeader(b, t, m.XID)
-	b = wire.AppendOption(b, wire.OptClientID, m.ClientID)
-	b = wire.AppendOption(b, wire.OptServerID, responderDUID)
-	if m.Type == wire.Release {
-		return wire.EndOption(wire.AppendStatus(b, wire.StatusSuccess, ""), start)
-	}
-	var a [16]byte
-	a[0], a[1], a[2], a[3], a[5] = 0x20, 0x01, 0x0d, 0xb8, 1
-	binary.BigEndian.PutUint32(a[12:], n+0x1000)
-	for i := 0; i < m.NumIANA; i++ {
-		var s int
-		b, s = wire.BeginIA(b, wire.OptIANA, m.IANA[i].IAID, 300, 480)
-		b = wire.AppendIAAddr(b, netip.AddrFrom16(a), 600, 1200)
-		b = wire.EndOption(b, s)
-	}
-	var pfx [16]byte
-	pfx[0], pfx[1], pfx[2], pfx[3] = 0x20, 0x01, 0x0d, 0xb8
-	binary.BigEndian.PutUint32(pfx[4:], n<<8)
-	for i := 0; i < m.NumIAPD; i++ {
-		var s int
-		b, s = wire.BeginIA(b, wire.OptIAPD, m.IAPD[i].IAID, 300, 480)
-		b = wire.AppendIAPrefix(b, netip.PrefixFrom(netip.AddrFrom16(pfx), 56), 600, 1200)
-		b = wire.EndOption(b, s)
-	}
-	return wire.EndOption(b, start)
 }

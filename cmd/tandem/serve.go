@@ -3,6 +3,10 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -39,6 +43,13 @@ TUNING
     messages one write carries and how many BNDUPDs the partner may have
     unacknowledged (MAX_UNACKED_BNDUPD) before it waits for BNDREPLYs.
 
+PROFILING
+    --pprof ADDR serves Go's net/http/pprof handlers under /debug/pprof/ on
+    ADDR, which must be a loopback address (127.0.0.1:6060, [::1]:6060):
+    for example a 10 s CPU profile under load with
+        go tool pprof -top http://127.0.0.1:6060/debug/pprof/profile?seconds=10
+    Off unless given.
+
 FLAGS
 `
 
@@ -49,6 +60,7 @@ func serveMain(args []string) int {
 	useDefault := fs.Bool("default", false, "use the embedded default config")
 	logFormat := fs.String("log-format", "json", "log format: json or console")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback `address` (e.g. 127.0.0.1:6060); empty: off")
 	var o node.Options
 	fs.IntVar(&o.JournalBatch, "journal-batch", 4096, "max events per journal commit")
 	fs.DurationVar(&o.JournalWait, "journal-wait", 0, "max time a journal commit waits to fill (0: commit when the queue is drained)")
@@ -81,6 +93,12 @@ func serveMain(args []string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tandem serve:", err)
 		return 2
+	}
+	if *pprofAddr != "" {
+		if err := servePprof(*pprofAddr); err != nil {
+			fmt.Fprintln(os.Stderr, "tandem serve: --pprof:", err)
+			return 2
+		}
 	}
 	defer log.Sync()
 	o.File, o.Logger = f, log
@@ -116,6 +134,31 @@ func serveMain(args []string) int {
 	}
 	log.Info("stopped", zap.Duration("took", time.Since(t0)))
 	return 0
+}
+
+// servePprof serves the pprof handlers on addr, a loopback address only:
+// a profile shows the server's internals and costs CPU to take.
+func servePprof(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if ip, err := netip.ParseAddr(host); (err != nil || !ip.IsLoopback()) && host != "localhost" {
+		return fmt.Errorf("%q is not a loopback address", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	return nil
 }
 
 func newLogger(format, level string) (*zap.Logger, error) {
