@@ -204,15 +204,7 @@ func journalHistory(args []string, stdout, stderr io.Writer) int {
 	if err == nil && count == 0 && !*asJSON {
 		fmt.Fprintln(w, "no events")
 	}
-	if ferr := w.Flush(); err == nil {
-		err = ferr
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "tandem journal history:", err)
-		printBadSeq(err, stdout)
-		return 1
-	}
-	return 0
+	return finishOutput(w, err, "tandem journal history", stdout, stderr)
 }
 
 type whoJSON struct {
@@ -331,15 +323,7 @@ func journalExport(args []string, stdout, stderr io.Writer) int {
 		r := toJSON(seq, ev)
 		return enc.Encode(&r)
 	})
-	if ferr := w.Flush(); err == nil {
-		err = ferr
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "tandem journal export:", err)
-		printBadSeq(err, stdout)
-		return 1
-	}
-	return 0
+	return finishOutput(w, err, "tandem journal export", stdout, stderr)
 }
 
 type statsJSON struct {
@@ -462,5 +446,20 @@ func journalReindex(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "indexed %d events\n", n)
+	return 0
+}
+
+// finishOutput flushes a command's buffered output and turns the walk's
+// error (or the flush's) into the exit status: 1 with the error, and the
+// first bad sequence when the journal is at fault.
+func finishOutput(w *bufio.Writer, err error, cmd string, stdout, stderr io.Writer) int {
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, cmd+":", err)
+		printBadSeq(err, stdout)
+		return 1
+	}
 	return 0
 }
