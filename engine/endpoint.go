@@ -426,6 +426,19 @@ func (e *Endpoint) MayAllocate() bool {
 	return false
 }
 
+// SendsUpdates reports whether this endpoint may send its lazy BNDUPDs now,
+// unasked: once communications are OK (the partner's STATE has arrived, so
+// both sides know which state they are in), and not in POTENTIAL-CONFLICT.
+// There the order is the protocol (§8.10): the secondary sends its updates
+// only when the primary's UPDREQ asks (the replicator answers that whatever
+// this says), and the primary sends its own only from CONFLICT-DONE, after
+// it has judged all of the secondary's. Sent crosswise instead, each side
+// can accept the other's record of a resource both leased in PARTNER-DOWN
+// (the secondary accepts any primary ACTIVE, the primary a later secondary
+// one), and the two end up holding each other's client, each believing
+// itself in sync (TestFailoverBothPartnerDown, seen once in CI).
+func (e *Endpoint) SendsUpdates() bool { return e.commOK && e.state != StatePotentialConflict }
+
 // MCLTCapped reports whether lifetimes are capped by the MCLT beyond the
 // partner-acked lifetime (§4.4): everywhere but PARTNER-DOWN (§8.4.1).
 func (e *Endpoint) MCLTCapped() bool { return e.state != StatePartnerDown }

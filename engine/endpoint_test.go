@@ -1121,3 +1121,34 @@ func TestEndpointPairProperty(t *testing.T) {
 		}
 	}
 }
+
+// §8.10: in POTENTIAL-CONFLICT neither side sends lazy updates unasked —
+// the secondary answers the primary's UPDREQ, the primary sends its own
+// only from CONFLICT-DONE — and no side sends before the partner's STATE
+// has told it which state it is in. Crossed updates after both were in
+// PARTNER-DOWN leave each server holding the other's client.
+func TestRFC8156_8_10_PotentialConflict_NoLazyUpdatesUntilConflictDone(t *testing.T) {
+	for _, role := range epRoles {
+		e := epForce(role, StatePartnerDown, epT0, false, StatePartnerDown)
+		e.CommUp(epT0, nil)
+		if e.SendsUpdates() {
+			t.Errorf("%v: sends updates on a new connection before the partner's STATE", role)
+		}
+		e.PartnerState(epT0, StatePartnerDown, 0, epT0-100, nil)
+		if e.State() != StatePotentialConflict || e.SendsUpdates() {
+			t.Errorf("%v in %v after the partner's PARTNER-DOWN: SendsUpdates %v, want potential-conflict and false",
+				role, e.State(), e.SendsUpdates())
+		}
+		if role == RoleSecondary {
+			e.PartnerState(epT0+1, StateConflictDone, 0, epT0, nil)
+			if e.SendsUpdates() {
+				t.Errorf("secondary sends unasked updates in potential-conflict while the primary is in conflict-done")
+			}
+		}
+		e.UpdDone(epT0+2, nil)
+		want := map[Role]State{RolePrimary: StateConflictDone, RoleSecondary: StateNormal}[role]
+		if e.State() != want || !e.SendsUpdates() {
+			t.Errorf("%v after UPDDONE: %v, SendsUpdates %v; want %v and true", role, e.State(), e.SendsUpdates(), want)
+		}
+	}
+}

@@ -241,6 +241,13 @@ func (e *Engine) Endpoint(rel int) (EndpointInfo, bool) {
 	return in, true
 }
 
+// SendsUpdates reports whether relationship rel's endpoint may send lazy
+// BNDUPDs now (Endpoint.SendsUpdates); an answer to the partner's UPDREQ
+// or UPDREQALL is sent regardless.
+func (e *Engine) SendsUpdates(rel int) bool {
+	return rel >= 0 && rel < len(e.rels) && e.rels[rel].ep != nil && e.rels[rel].ep.SendsUpdates()
+}
+
 // EndpointRecords calls fn with the stored image of every relationship that
 // has one, for snapshots: applying them as EventEndpoint restores them.
 func (e *Engine) EndpointRecords(fn func(rec EndpointRecord) bool) {

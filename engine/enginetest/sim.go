@@ -504,7 +504,7 @@ func (s *Sim) offerCommitted(i int, evs []engine.Event, first uint64) {
 
 func (s *Sim) pump(i int) {
 	sv := s.srv[i]
-	if !sv.peerUp {
+	if !sv.peerUp || !(sv.updDoneDue || sv.eng.SendsUpdates(0)) {
 		return
 	}
 	now := s.nowSec(i)
@@ -562,6 +562,7 @@ func (s *Sim) onPeerMsg(i int, m *pmsg) {
 	case wire.State:
 		s.logf("%s <- STATE %v flags=%#x", names[i], m.state, m.flags)
 		s.stepIn(i, engine.Input{Kind: engine.InputPeerState, State: m.state, Flags: m.flags, Start: m.start})
+		s.pump(i) // as the node: a STATE may open the way for queued updates
 	case wire.UpdDone:
 		s.logf("%s <- UPDDONE", names[i])
 		s.stepIn(i, engine.Input{Kind: engine.InputUpdDone})

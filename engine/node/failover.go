@@ -209,6 +209,9 @@ func (n *Node) onPeerEvent(pe peerEvent) {
 	if err := n.eng.Step(now, in); err != nil {
 		n.log.Warn("partner input refused", zap.String("relationship", p.name), zap.Error(err))
 	}
+	// A STATE may open the way for the lazy updates queued meanwhile
+	// (Engine.SendsUpdates) without any commit to pump them.
+	n.pump(p, now)
 }
 
 // sendPeerMsgs performs the endpoints' requests; called after the Ready

@@ -224,7 +224,7 @@ func (n *Node) offerCommitted(evs []engine.Event, first uint64) {
 // pump sends what the window allows, and an owed UPDDONE once idle.
 func (n *Node) pump(p *peer, now time.Time) {
 	r := p.repl
-	if !p.up {
+	if !p.up || !(r.updDoneDue || n.eng.SendsUpdates(p.rel)) {
 		return
 	}
 	r.out.Next(1<<30, func(seq uint64, k replicate.Key) (uint32, replicate.Verdict) {
