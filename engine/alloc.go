@@ -198,7 +198,7 @@ func (e *Engine) usable(sn int, k Kind, p netip.Prefix, duid []byte, iaid uint32
 	if owner, ok := res[p.Addr()]; ok && owner != string(duid) {
 		return false
 	}
-	l := e.mapFor(k)[p.Addr()]
+	l := e.mapFor(k).get(p.Addr())
 	if l == nil {
 		return true
 	}
@@ -320,7 +320,7 @@ func (e *Engine) pick(sn int, k Kind, duid []byte, iaid uint32, ia *wire.IA) (ne
 // (duid, iaid): an EXPIRED or RELEASED record is kept so its client gets
 // the resource back.
 func (e *Engine) unclaimed(k Kind, p netip.Prefix, duid []byte, iaid uint32) bool {
-	l := e.mapFor(k)[p.Addr()]
+	l := e.mapFor(k).get(p.Addr())
 	if l == nil || l.Status != StatusExpired && l.Status != StatusReleased {
 		return true
 	}

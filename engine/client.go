@@ -169,7 +169,7 @@ func (e *Engine) commit(in *Input, k Kind, p netip.Prefix, iaid uint32, why Caus
 	m := &in.Pkt.Msg
 	b := Binding{Kind: k, Prefix: p, IAID: iaid, Status: StatusActive, StartOfState: e.now,
 		CLTT: e.now, Preferred: pref, Valid: valid, Expires: e.now + int64(valid)}
-	l := e.mapFor(k)[p.Addr()]
+	l := e.mapFor(k).get(p.Addr())
 	if l != nil && l.Prefix != p {
 		l = nil
 	}

@@ -166,8 +166,8 @@ type Engine struct {
 	subnets []subnet
 	now     int64
 
-	na      map[netip.Addr]*Lease // address leases by address
-	pd      map[netip.Addr]*Lease // prefix leases by prefix address
+	na      leaseTable        // address leases by address
+	pd      leaseTable        // prefix leases by prefix address
 	clients map[uint64]*Lease     // chains of leases by hash(kind, DUID, IAID)
 	exp     expiryHeap
 	digest  uint64
@@ -205,8 +205,6 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{
 		cfg:     cfg,
-		na:      make(map[netip.Addr]*Lease),
-		pd:      make(map[netip.Addr]*Lease),
 		clients: make(map[uint64]*Lease),
 		out:     make([]byte, 0, 64<<10),
 	}
@@ -295,16 +293,16 @@ func (e *Engine) Digest() uint64 { return e.digest }
 func (e *Engine) Active() (na, pd int) { return e.counts[KindNA], e.counts[KindPD] }
 
 // Len returns the number of lease records held, in any status.
-func (e *Engine) Len() int { return len(e.na) + len(e.pd) }
+func (e *Engine) Len() int { return e.na.len() + e.pd.len() }
 
 // Lookup returns the record of a resource (an address as a /128, or a
 // delegated prefix).
 func (e *Engine) Lookup(p netip.Prefix) (Binding, bool) {
-	m := e.na
+	m := &e.na
 	if p.Bits() != 128 {
-		m = e.pd
+		m = &e.pd
 	}
-	l := m[p.Addr()]
+	l := m.get(p.Addr())
 	if l == nil || l.Prefix != p {
 		return Binding{}, false
 	}
@@ -312,17 +310,13 @@ func (e *Engine) Lookup(p netip.Prefix) (Binding, bool) {
 }
 
 // ForEach calls fn with every lease record, in no particular order, until
-// fn returns false.
+// fn returns false. fn must not change the engine.
 func (e *Engine) ForEach(fn func(*Binding) bool) {
-	for _, l := range e.na {
-		if !fn(&l.Binding) {
-			return
-		}
-	}
-	for _, l := range e.pd {
-		if !fn(&l.Binding) {
-			return
-		}
+	more := true
+	visit := func(l *Lease) bool { more = fn(&l.Binding); return more }
+	e.na.each(visit)
+	if more {
+		e.pd.each(visit)
 	}
 }
 

@@ -16,13 +16,13 @@ func (h *expiryHeap) peek() (*Lease, int64) { return h.items[0], h.due[0] }
 // set queues l at time due, or moves it there.
 func (h *expiryHeap) set(l *Lease, due int64) {
 	if l.heapIdx < 0 {
-		l.heapIdx = len(h.items)
+		l.heapIdx = int32(len(h.items))
 		h.items = append(h.items, l)
 		h.due = append(h.due, due)
-		h.up(l.heapIdx)
+		h.up(int(l.heapIdx))
 		return
 	}
-	i := l.heapIdx
+	i := int(l.heapIdx)
 	old := h.due[i]
 	h.due[i] = due
 	if due < old {
@@ -33,7 +33,7 @@ func (h *expiryHeap) set(l *Lease, due int64) {
 }
 
 func (h *expiryHeap) remove(l *Lease) {
-	i := l.heapIdx
+	i := int(l.heapIdx)
 	if i < 0 {
 		return
 	}
@@ -53,8 +53,8 @@ func (h *expiryHeap) remove(l *Lease) {
 func (h *expiryHeap) swap(i, j int) {
 	h.items[i], h.items[j] = h.items[j], h.items[i]
 	h.due[i], h.due[j] = h.due[j], h.due[i]
-	h.items[i].heapIdx = i
-	h.items[j].heapIdx = j
+	h.items[i].heapIdx = int32(i)
+	h.items[j].heapIdx = int32(j)
 }
 
 func (h *expiryHeap) up(i int) {

@@ -342,7 +342,7 @@ func (e *Engine) leaseTimes(k Kind, p netip.Prefix) (pref, valid, t1, t2 uint32)
 		return
 	}
 	var ackedPL, expTime int64
-	if l := e.mapFor(k)[p.Addr()]; l != nil && l.Prefix == p && l.Status == StatusActive {
+	if l := e.mapFor(k).get(p.Addr()); l != nil && l.Prefix == p && l.Status == StatusActive {
 		// Only a live lease's acknowledgements count: once either side has
 		// said EXPIRED or RELEASED, the partner may have accepted that and
 		// forgotten the lifetimes it acked, so a new grant starts from the
@@ -366,7 +366,7 @@ func (e *Engine) mayTake(k Kind, p netip.Prefix) bool {
 		return true
 	}
 	if k == KindPD {
-		if l := e.pd[p.Addr()]; l != nil && l.Prefix == p && l.Status == StatusFreeBackup {
+		if l := e.pd.get(p.Addr()); l != nil && l.Prefix == p && l.Status == StatusFreeBackup {
 			return true // the secondary's own pool (pdsplit.go)
 		}
 	}

@@ -75,7 +75,7 @@ func (e *Engine) bndUpd(in *Input) error {
 	var l *Lease
 	u.Configured = false
 	if m := e.mapFor(u.Kind); m != nil && u.Prefix.IsValid() && (u.Kind != KindNA || u.Prefix.Bits() == 128) {
-		l = m[u.Prefix.Addr()]
+		l = m.get(u.Prefix.Addr())
 		sn := e.subnetOf(u.Kind, u.Prefix)
 		u.Configured = sn >= 0 && e.subnets[sn].rel == in.Rel && e.subnets[sn].inPools(u.Kind, u.Prefix) &&
 			(l == nil || l.Prefix == u.Prefix)
@@ -146,11 +146,11 @@ func (e *Engine) bndReply(in *Input) error {
 	if in.Rel < 0 || in.Rel >= len(e.rels) || !in.Prefix.IsValid() {
 		return ErrInput
 	}
-	m := e.pd
+	m := &e.pd
 	if in.Prefix.Bits() == 128 {
-		m = e.na
+		m = &e.na
 	}
-	l := m[in.Prefix.Addr()]
+	l := m.get(in.Prefix.Addr())
 	if l == nil || l.Prefix != in.Prefix || e.relOf(l) != in.Rel {
 		return nil // freed or replaced meanwhile: nothing left to ack
 	}
@@ -224,12 +224,13 @@ func (e *Engine) heldUntil(l *Lease, rel int) int64 {
 // records, when its endpoint enters PARTNER-DOWN (their Never becomes a
 // time). A linear scan: entering PARTNER-DOWN is rare.
 func (e *Engine) reschedule(rel int) {
-	for _, m := range [2]map[netip.Addr]*Lease{e.na, e.pd} {
-		for _, l := range m {
+	for _, m := range [2]*leaseTable{&e.na, &e.pd} {
+		m.each(func(l *Lease) bool {
 			if owedStatus(l.Status) && e.relOf(l) == rel {
 				e.exp.set(l, e.due(l))
 			}
-		}
+			return true
+		})
 	}
 }
 
@@ -240,14 +241,16 @@ func (e *Engine) reschedule(rel int) {
 // (ActResendUnacked, an UPDREQ), when the journal cursor is not enough.
 // A linear scan over every record, for now: it runs once per connection.
 func (e *Engine) ForEachUnacked(rel int, fn func(*Binding) bool) {
-	for _, m := range [2]map[netip.Addr]*Lease{e.na, e.pd} {
-		for _, l := range m {
-			if e.relOf(l) != rel || !(l.PartnerLifetime != 0 || l.PartnerNeedsUpdate || owedStatus(l.Status)) {
-				continue
+	more := true
+	for _, m := range [2]*leaseTable{&e.na, &e.pd} {
+		m.each(func(l *Lease) bool {
+			if e.relOf(l) == rel && (l.PartnerLifetime != 0 || l.PartnerNeedsUpdate || owedStatus(l.Status)) {
+				more = fn(&l.Binding)
 			}
-			if !fn(&l.Binding) {
-				return
-			}
+			return more
+		})
+		if !more {
+			return
 		}
 	}
 }

@@ -57,30 +57,29 @@ func (s Status) String() string {
 // Times are Unix seconds: the journal, the wire (RFC 8156 absolute times)
 // and the audit tools all work in whole seconds, and an int64 keeps the
 // record small.
+//
+// Size matters at ISP scale (issue 4: ≤ 256 B of heap per lease): fields
+// are ordered so that the small ones share one word, and nothing is cached
+// that can be recomputed cheaply (the digest share is rehashed on removal,
+// the pd-pool looked up in the subnet's short list), keeping a Lease in
+// Go's 192-byte size class. BenchmarkLeaseMemory measures it.
 type Lease struct {
 	Binding
 
 	subnet  int32  // index of the subnet the resource belongs to
-	pool    int16  // prefixes: index of the subnet's pd-pool holding it, or -1
-	heapIdx int    // position in the expiry heap; -1 when not queued
+	heapIdx int32  // position in the expiry heap; -1 when not queued
 	next    *Lease // next lease in the same client-index bucket
-	digest  uint64 // this lease's contribution to the state digest
 }
 
 // Binding is a lease's durable content: what the journal stores, what Apply
 // installs and, with failover, what a BNDUPD carries.
 type Binding struct {
-	Kind   Kind
 	Prefix netip.Prefix // the address as a /128 (KindNA) or the delegated prefix
 	DUID   string       // the client's DUID (CLIENTID option data)
-	IAID   uint32
-	Status Status
 
-	StartOfState int64  // when Status last changed (F_START_TIME_OF_STATE)
-	CLTT         int64  // client last transaction time (CLT_TIME)
-	Preferred    uint32 // preferred lifetime last sent to the client, seconds
-	Valid        uint32 // valid lifetime last sent to the client, seconds
-	Expires      int64  // CLTT + Valid: when an ACTIVE lease becomes EXPIRED
+	StartOfState int64 // when Status last changed (F_START_TIME_OF_STATE)
+	CLTT         int64 // client last transaction time (CLT_TIME)
+	Expires      int64 // CLTT + Valid: when an ACTIVE lease becomes EXPIRED
 
 	// Where the client was last seen, for audits (issue: "who held it").
 	Link     netip.Addr // innermost relay's link-address; invalid when direct
@@ -89,6 +88,12 @@ type Binding struct {
 	// FOTimes are the RFC 8156 per-lease times (mclt.go); all zero for a
 	// lease of a standalone subnet.
 	FOTimes
+
+	IAID      uint32
+	Preferred uint32 // preferred lifetime last sent to the client, seconds
+	Valid     uint32 // valid lifetime last sent to the client, seconds
+	Kind      Kind
+	Status    Status
 }
 
 // Addr returns the leased address (KindNA) or the prefix's first address.

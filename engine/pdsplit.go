@@ -93,10 +93,14 @@ func reclaiming(b *Binding) bool {
 // splitAccount is account's part for prefix records: l joins (sign=+1) or
 // leaves (-1) its pool's counts.
 func (e *Engine) splitAccount(l *Lease, sign int) {
-	if l.Kind != KindPD || l.pool < 0 || l.subnet < 0 {
+	if l.Kind != KindPD || l.subnet < 0 {
 		return
 	}
-	s := &e.subnets[l.subnet].pdPools[l.pool].split
+	pool := e.poolOf(int(l.subnet), l.Kind, l.Prefix)
+	if pool < 0 {
+		return
+	}
+	s := &e.subnets[l.subnet].pdPools[pool].split
 	if sign > 0 {
 		s.recs++
 		if l.Status == StatusFreeBackup {
@@ -179,7 +183,7 @@ func (e *Engine) moveToBackup(sn, pi, n int) {
 			st.cursor++
 		}
 		p := pool.at(off)
-		if _, res := s.resPD[p.Addr()]; res || e.pd[p.Addr()] != nil {
+		if _, res := s.resPD[p.Addr()]; res || e.pd.get(p.Addr()) != nil {
 			continue
 		}
 		e.emit(Event{Kind: EventLease, Time: e.now, Why: CauseRebalance, Binding: Binding{
@@ -192,7 +196,7 @@ func (e *Engine) moveToBackup(sn, pi, n int) {
 func (e *Engine) takeBack(sn, pi, n int) {
 	st := &e.subnets[sn].pdPools[pi].split
 	for i := len(st.backup) - 1; i >= 0 && n > 0; i, n = i-1, n-1 {
-		l := e.pd[st.backup[i].Addr()]
+		l := e.pd.get(st.backup[i].Addr())
 		if l == nil {
 			continue
 		}

@@ -180,7 +180,7 @@ func checkSafety(t *testing.T, tr *tester, m tMsg, r *result) {
 	}
 	held := map[owner]netip.Prefix{}
 	var active []netip.Prefix
-	for _, l := range []map[netip.Addr]*Lease{tr.e.na, tr.e.pd} {
+	for _, l := range []map[netip.Addr]*Lease{tableMap(t, &tr.e.na), tableMap(t, &tr.e.pd)} {
 		for _, x := range l {
 			if x.Status != StatusActive {
 				continue
