@@ -168,7 +168,7 @@ type Engine struct {
 
 	na      leaseTable        // address leases by address
 	pd      leaseTable        // prefix leases by prefix address
-	clients map[uint64]*Lease     // chains of leases by hash(kind, DUID, IAID)
+	clients map[uint64]*Lease // chains of leases by hash(kind, DUID, IAID)
 	exp     expiryHeap
 	digest  uint64
 	counts  [3]int // leases by kind that are ACTIVE
