@@ -135,10 +135,10 @@ func bindingHash(b *Binding) uint64 {
 
 // --- client index: (kind, DUID, IAID) → leases -----------------------------
 
-// The index is a map from a 64-bit hash to a chain of leases, so a lookup
-// with the DUID bytes of a packet neither allocates nor builds a string key.
-// A chain holds every lease of colliding keys and of one client IA in
-// several subnets.
+// The index (clientTable, table.go) files each client IA's first record
+// under a 64-bit hash of (kind, DUID, IAID) and chains the IA's records in
+// other subnets behind it, so a lookup with the DUID bytes of a packet
+// neither allocates nor builds a string key.
 
 func clientKey(k Kind, duid []byte, iaid uint32) uint64 {
 	h := newHasher()
@@ -159,41 +159,20 @@ func clientKeyStr(k Kind, duid string, iaid uint32) uint64 {
 // index and unindex skip records with no client (a delegable prefix in
 // FREE-BACKUP): thousands of them would share one chain.
 func (e *Engine) index(l *Lease) {
-	if l.DUID == "" {
-		return
+	if l.DUID != "" {
+		e.clients.add(l)
 	}
-	k := clientKeyStr(l.Kind, l.DUID, l.IAID)
-	l.next = e.clients[k]
-	e.clients[k] = l
 }
 
 func (e *Engine) unindex(l *Lease) {
-	if l.DUID == "" {
-		return
-	}
-	k := clientKeyStr(l.Kind, l.DUID, l.IAID)
-	p := e.clients[k]
-	if p == l {
-		if l.next == nil {
-			delete(e.clients, k)
-		} else {
-			e.clients[k] = l.next
-		}
-		l.next = nil
-		return
-	}
-	for ; p != nil; p = p.next {
-		if p.next == l {
-			p.next = l.next
-			l.next = nil
-			return
-		}
+	if l.DUID != "" {
+		e.clients.drop(l)
 	}
 }
 
 // binding finds the lease of a client IA in subnet sn, in any status.
 func (e *Engine) binding(k Kind, duid []byte, iaid uint32, sn int) *Lease {
-	for c := e.clients[clientKey(k, duid, iaid)]; c != nil; c = c.next {
+	for c := e.clients.head(k, duid, iaid); c != nil; c = c.next {
 		if c.Kind == k && c.IAID == iaid && int(c.subnet) == sn && c.DUID == string(duid) {
 			return c
 		}

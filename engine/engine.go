@@ -166,9 +166,9 @@ type Engine struct {
 	subnets []subnet
 	now     int64
 
-	na      leaseTable        // address leases by address
-	pd      leaseTable        // prefix leases by prefix address
-	clients map[uint64]*Lease // chains of leases by hash(kind, DUID, IAID)
+	na      leaseTable  // address leases by address
+	pd      leaseTable  // prefix leases by prefix address
+	clients clientTable // chains of leases by client IA (kind, DUID, IAID)
 	exp     expiryHeap
 	digest  uint64
 	counts  [3]int // leases by kind that are ACTIVE
@@ -204,9 +204,8 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
-		cfg:     cfg,
-		clients: make(map[uint64]*Lease),
-		out:     make([]byte, 0, 64<<10),
+		cfg: cfg,
+		out: make([]byte, 0, 64<<10),
 	}
 	for _, a := range cfg.DNSServers {
 		a16 := a.As16()

@@ -635,7 +635,7 @@ func checkInvariants(t testing.TB, e *Engine) {
 			}
 			inHeap++
 			found := false
-			for c := e.clients[clientKeyStr(l.Kind, l.DUID, l.IAID)]; c != nil; c = c.next {
+			for c := e.clients.head(l.Kind, []byte(l.DUID), l.IAID); c != nil; c = c.next {
 				if c == l {
 					found = true
 				}
@@ -665,17 +665,21 @@ func checkInvariants(t testing.TB, e *Engine) {
 		}
 	}
 	indexed := 0
-	for k, c := range e.clients {
-		for ; c != nil; c = c.next {
+	e.clients.each(func(h *Lease) bool {
+		if e.clients.head(h.Kind, []byte(h.DUID), h.IAID) != h {
+			t.Fatalf("client index: %v not found as its IA's first record", formatBinding(&h.Binding))
+		}
+		for c := h; c != nil; c = c.next {
 			if !all[c] {
 				t.Fatalf("client index holds a dead record %v", formatBinding(&c.Binding))
 			}
-			if clientKeyStr(c.Kind, c.DUID, c.IAID) != k {
-				t.Fatalf("record %v in the wrong index bucket", formatBinding(&c.Binding))
+			if c.Kind != h.Kind || c.DUID != h.DUID || c.IAID != h.IAID {
+				t.Fatalf("record %v chained under another IA's %v", formatBinding(&c.Binding), formatBinding(&h.Binding))
 			}
 			indexed++
 		}
-	}
+		return true
+	})
 	if indexed != len(all) {
 		t.Fatalf("client index holds %d records, maps %d", indexed, len(all))
 	}

@@ -6,23 +6,114 @@ import (
 	"net/netip"
 )
 
-// leaseTable holds one kind's lease records, found by the resource's
-// address (an address lease's address, a prefix lease's first address).
+// slotTable holds lease records for lookup by a key derived from the
+// record itself: leaseTable files each record under its address, and the
+// client index files the first record of each client IA (kind, DUID, IAID;
+// the rest of that IA's records, in other subnets, hang from Lease.next).
 //
-// It replaces a map[netip.Addr]*Lease for size: a Go map slot holds the
-// 24-byte key beside the pointer and grows by doubling, so at 500,000
-// records it cost about 70 bytes each; here a slot is the pointer alone
-// (the key is in the record) and the table stays between 40 % and 80 %
-// full: 10–20 bytes a record. Open addressing with linear probing and
-// backward-shift deletion, so there are no tombstones and lookups of
-// absent keys stay short. The hash needs no seed: the server chooses which
-// addresses get records, not the clients.
-type leaseTable struct {
+// It replaces Go maps for size: a map slot holds the key beside the
+// pointer and grows by doubling, so at 500,000 records a
+// map[netip.Addr]*Lease cost about 70 bytes each and a map[uint64]*Lease
+// about 35; here a slot is the pointer alone (the key is in the record)
+// and the table stays between 20 % and 80 % full: 10–20 bytes a record.
+// Open addressing with linear probing and backward-shift deletion, so
+// there are no tombstones and lookups of absent keys stay short. The
+// hashes need no seed: the server chooses which addresses get records, and
+// a client's DUID buys it one slot, as it would one map entry.
+//
+// Lookups walk the probe run themselves (first, then next until a nil
+// slot), so the hot path needs no closure.
+type slotTable[K keyer] struct {
 	slots []*Lease // len is 0 or a power of two
 	n     int
 }
 
+// keyer says under which hash a record is filed.
+type keyer interface{ hashOf(*Lease) uint64 }
+
 const tableMinSize = 64
+
+func (t *slotTable[K]) len() int { return t.n }
+
+// first returns the slot a probe for hash h starts at, and the mask that
+// next needs; ok is false when the table is empty.
+func (t *slotTable[K]) first(h uint64) (i, mask uint64, ok bool) {
+	if t.n == 0 {
+		return 0, 0, false
+	}
+	mask = uint64(len(t.slots) - 1)
+	return h & mask, mask, true
+}
+
+// put files l, whose key must not be in the table yet.
+func (t *slotTable[K]) put(l *Lease) {
+	if (t.n+1)*5 > len(t.slots)*4 {
+		t.resize(max(tableMinSize, 2*len(t.slots)))
+	}
+	t.insert(l)
+	t.n++
+}
+
+func (t *slotTable[K]) insert(l *Lease) {
+	var k K
+	mask := uint64(len(t.slots) - 1)
+	i := k.hashOf(l) & mask
+	for t.slots[i] != nil {
+		i = (i + 1) & mask
+	}
+	t.slots[i] = l
+}
+
+// remove empties slot i (found by a probe) and closes the gap: later
+// members of the probe run move into the hole when their home slot is at
+// or before it, so every record stays reachable from its home.
+func (t *slotTable[K]) remove(i uint64) {
+	var k K
+	mask := uint64(len(t.slots) - 1)
+	for j := (i + 1) & mask; ; j = (j + 1) & mask {
+		l := t.slots[j]
+		if l == nil {
+			break
+		}
+		if home := k.hashOf(l) & mask; (j-home)&mask >= (j-i)&mask {
+			t.slots[i] = l
+			i = j
+		}
+	}
+	t.slots[i] = nil
+	t.n--
+	if len(t.slots) > tableMinSize && t.n*5 < len(t.slots) {
+		t.resize(len(t.slots) / 2)
+	}
+}
+
+func (t *slotTable[K]) resize(size int) {
+	old := t.slots
+	t.slots = make([]*Lease, size)
+	for _, l := range old {
+		if l != nil {
+			t.insert(l)
+		}
+	}
+}
+
+// each calls fn with every record, in slot order, until fn returns false.
+// fn must not add or remove records.
+func (t *slotTable[K]) each(fn func(*Lease) bool) {
+	for _, l := range t.slots {
+		if l != nil && !fn(l) {
+			return
+		}
+	}
+}
+
+// byAddr files a record under its resource's address.
+type byAddr struct{}
+
+func (byAddr) hashOf(l *Lease) uint64 { return addrHash(l.Prefix.Addr()) }
+
+// leaseTable holds one kind's records by address.
+type leaseTable struct{ slotTable[byAddr] }
 
 func addrHash(a netip.Addr) uint64 {
 	b := a.As16()
@@ -38,94 +129,103 @@ func addrHash(a netip.Addr) uint64 {
 	return h
 }
 
-func (t *leaseTable) len() int { return t.n }
-
 // get returns the record filed under address a, or nil.
 func (t *leaseTable) get(a netip.Addr) *Lease {
-	if t.n == 0 {
-		return nil
-	}
-	mask := uint64(len(t.slots) - 1)
-	for i := addrHash(a) & mask; ; i = (i + 1) & mask {
+	i, mask, ok := t.first(addrHash(a))
+	for ok {
 		l := t.slots[i]
 		if l == nil || l.Prefix.Addr() == a {
 			return l
 		}
-	}
-}
-
-// put files l under its address, which must not have a record yet.
-func (t *leaseTable) put(l *Lease) {
-	if (t.n+1)*5 > len(t.slots)*4 {
-		t.resize(max(tableMinSize, 2*len(t.slots)))
-	}
-	t.insert(l)
-	t.n++
-}
-
-func (t *leaseTable) insert(l *Lease) {
-	mask := uint64(len(t.slots) - 1)
-	i := addrHash(l.Prefix.Addr()) & mask
-	for t.slots[i] != nil {
 		i = (i + 1) & mask
 	}
-	t.slots[i] = l
+	return nil
 }
 
 // del removes the record filed under a, if any.
 func (t *leaseTable) del(a netip.Addr) {
-	if t.n == 0 {
-		return
-	}
-	mask := uint64(len(t.slots) - 1)
-	i := addrHash(a) & mask
-	for {
+	i, mask, ok := t.first(addrHash(a))
+	for ok {
 		l := t.slots[i]
 		if l == nil {
 			return
 		}
 		if l.Prefix.Addr() == a {
-			break
+			t.remove(i)
+			return
 		}
 		i = (i + 1) & mask
 	}
-	// Backward shift: move later members of the probe run into the hole
-	// when their home slot is at or before it, so every record stays
-	// reachable from its home without tombstones.
-	for j := (i + 1) & mask; ; j = (j + 1) & mask {
-		l := t.slots[j]
+}
+
+// byClient files a record under its client IA (kind, DUID, IAID).
+type byClient struct{}
+
+func (byClient) hashOf(l *Lease) uint64 { return clientKeyStr(l.Kind, l.DUID, l.IAID) }
+
+// clientTable is the client index: per client IA, the first of its records
+// (one per subnet it holds a lease in, chained through Lease.next).
+type clientTable struct{ slotTable[byClient] }
+
+// slot finds the slot of client IA (k, duid, iaid)'s first record.
+func (t *clientTable) slot(k Kind, duid string, iaid uint32) (uint64, bool) {
+	i, mask, ok := t.first(clientKeyStr(k, duid, iaid))
+	for ok {
+		l := t.slots[i]
 		if l == nil {
-			break
+			return 0, false
 		}
-		home := addrHash(l.Prefix.Addr()) & mask
-		if (j-home)&mask >= (j-i)&mask {
-			t.slots[i] = l
-			i = j
+		if l.Kind == k && l.IAID == iaid && l.DUID == duid {
+			return i, true
 		}
+		i = (i + 1) & mask
 	}
-	t.slots[i] = nil
-	t.n--
-	if len(t.slots) > tableMinSize && t.n*5 < len(t.slots) {
-		t.resize(len(t.slots) / 2)
-	}
+	return 0, false
 }
 
-func (t *leaseTable) resize(size int) {
-	old := t.slots
-	t.slots = make([]*Lease, size)
-	for _, l := range old {
-		if l != nil {
-			t.insert(l)
+// head returns client IA (k, duid, iaid)'s first record, or nil. duid is
+// a []byte (the request's CLIENTID) compared without a copy.
+func (t *clientTable) head(k Kind, duid []byte, iaid uint32) *Lease {
+	i, mask, ok := t.first(clientKey(k, duid, iaid))
+	for ok {
+		l := t.slots[i]
+		if l == nil || l.Kind == k && l.IAID == iaid && l.DUID == string(duid) {
+			return l
 		}
+		i = (i + 1) & mask
 	}
+	return nil
 }
 
-// each calls fn with every record, in slot order, until fn returns false.
-// fn must not add or remove records.
-func (t *leaseTable) each(fn func(*Lease) bool) {
-	for _, l := range t.slots {
-		if l != nil && !fn(l) {
-			return
-		}
+// add files l first in its client IA's chain.
+func (t *clientTable) add(l *Lease) {
+	if i, ok := t.slot(l.Kind, l.DUID, l.IAID); ok {
+		l.next, t.slots[i] = t.slots[i], l
+		return
 	}
+	l.next = nil
+	t.put(l)
+}
+
+// drop takes l out of its client IA's chain.
+func (t *clientTable) drop(l *Lease) {
+	i, ok := t.slot(l.Kind, l.DUID, l.IAID)
+	if !ok {
+		return
+	}
+	if p := t.slots[i]; p != l {
+		for ; p != nil; p = p.next {
+			if p.next == l {
+				p.next, l.next = l.next, nil
+				return
+			}
+		}
+		return
+	}
+	if l.next != nil {
+		t.slots[i] = l.next
+	} else {
+		t.remove(i)
+	}
+	l.next = nil
 }
