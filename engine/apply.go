@@ -119,14 +119,14 @@ func bindingHash(b *Binding) uint64 {
 	// The failover times count only when set, so a standalone server's
 	// digest (and every snapshot header written before they existed)
 	// stays what it was.
-	if t := &b.FOTimes; *t != (FOTimes{}) {
+	if t := &b.FOTimes; *t != (FOTimes{}) || b.PartnerNeedsUpdate {
 		h.byte(0xf0)
 		h.u64(uint64(t.ExpirationTime))
 		h.u64(uint64(t.AckedPartnerLifetime))
 		h.u64(uint64(t.PartnerLifetime))
 		h.u64(uint64(t.PartnerRawCLTT))
 		h.u64(uint64(t.StateExpiration))
-		if t.PartnerNeedsUpdate {
+		if b.PartnerNeedsUpdate {
 			h.byte(1)
 		}
 	}
@@ -135,9 +135,8 @@ func bindingHash(b *Binding) uint64 {
 
 // --- client index: (kind, DUID, IAID) → leases -----------------------------
 
-// The index (clientTable, table.go) files each client IA's first record
-// under a 64-bit hash of (kind, DUID, IAID) and chains the IA's records in
-// other subnets behind it, so a lookup with the DUID bytes of a packet
+// The index (clientTable, table.go) files each record under a 64-bit hash
+// of its (kind, DUID, IAID), so a lookup with the DUID bytes of a packet
 // neither allocates nor builds a string key.
 
 func clientKey(k Kind, duid []byte, iaid uint32) uint64 {
@@ -172,12 +171,7 @@ func (e *Engine) unindex(l *Lease) {
 
 // binding finds the lease of a client IA in subnet sn, in any status.
 func (e *Engine) binding(k Kind, duid []byte, iaid uint32, sn int) *Lease {
-	for c := e.clients.head(k, duid, iaid); c != nil; c = c.next {
-		if c.Kind == k && c.IAID == iaid && int(c.subnet) == sn && c.DUID == string(duid) {
-			return c
-		}
-	}
-	return nil
+	return e.clients.find(k, duid, iaid, sn)
 }
 
 // capacityChanged invalidates a subnet's "pool exhausted" note (alloc.go);

@@ -617,6 +617,8 @@ func checkInvariants(t testing.TB, e *Engine) {
 	var counts [3]int
 	inHeap := 0
 	all := map[*Lease]bool{}
+	inIndex := map[*Lease]bool{}
+	e.clients.each(func(c *Lease) bool { inIndex[c] = true; return true })
 	check := func(m map[netip.Addr]*Lease, k Kind) {
 		for a, l := range m {
 			all[l] = true
@@ -635,11 +637,7 @@ func checkInvariants(t testing.TB, e *Engine) {
 			}
 			inHeap++
 			found := false
-			for c := e.clients.head(l.Kind, []byte(l.DUID), l.IAID); c != nil; c = c.next {
-				if c == l {
-					found = true
-				}
-			}
+			found = inIndex[l]
 			if !found {
 				t.Fatalf("record %v missing from the client index", formatBinding(&l.Binding))
 			}
@@ -665,19 +663,14 @@ func checkInvariants(t testing.TB, e *Engine) {
 		}
 	}
 	indexed := 0
-	e.clients.each(func(h *Lease) bool {
-		if e.clients.head(h.Kind, []byte(h.DUID), h.IAID) != h {
-			t.Fatalf("client index: %v not found as its IA's first record", formatBinding(&h.Binding))
+	e.clients.each(func(c *Lease) bool {
+		if !all[c] {
+			t.Fatalf("client index holds a dead record %v", formatBinding(&c.Binding))
 		}
-		for c := h; c != nil; c = c.next {
-			if !all[c] {
-				t.Fatalf("client index holds a dead record %v", formatBinding(&c.Binding))
-			}
-			if c.Kind != h.Kind || c.DUID != h.DUID || c.IAID != h.IAID {
-				t.Fatalf("record %v chained under another IA's %v", formatBinding(&c.Binding), formatBinding(&h.Binding))
-			}
-			indexed++
+		if e.clients.find(c.Kind, []byte(c.DUID), c.IAID, int(c.subnet)) == nil {
+			t.Fatalf("client index: %v not found under its IA", formatBinding(&c.Binding))
 		}
+		indexed++
 		return true
 	})
 	if indexed != len(all) {

@@ -66,9 +66,8 @@ func (s Status) String() string {
 type Lease struct {
 	Binding
 
-	subnet  int32  // index of the subnet the resource belongs to
-	heapIdx int32  // position in the expiry heap; -1 when not queued
-	next    *Lease // next lease in the same client-index bucket
+	subnet  int32 // index of the subnet the resource belongs to
+	heapIdx int32 // position in the expiry heap; -1 when not queued
 }
 
 // Binding is a lease's durable content: what the journal stores, what Apply
@@ -94,6 +93,13 @@ type Binding struct {
 	Valid     uint32 // valid lifetime last sent to the client, seconds
 	Kind      Kind
 	Status    Status
+
+	// PartnerNeedsUpdate is §7.5.4's "partner should be updated about
+	// this lease" flag, set when the partner's BNDUPD was rejected as
+	// outdated. It throttles re-sends so two servers that disagree do not
+	// storm each other (see AfterDecision).
+	// It lives here, not in FOTimes, to share the small fields' word.
+	PartnerNeedsUpdate bool
 }
 
 // Addr returns the leased address (KindNA) or the prefix's first address.

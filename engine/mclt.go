@@ -56,11 +56,6 @@ type FOTimes struct {
 	// StateExpiration is when the lease's binding status times out
 	// (F_STATE_EXPIRATION_TIME); time(1) of §7.5.4 compares now with it.
 	StateExpiration int64
-	// PartnerNeedsUpdate is §7.5.4's "partner should be updated about
-	// this lease" flag, set when the partner's BNDUPD was rejected as
-	// outdated. It throttles re-sends so two servers that disagree do not
-	// storm each other (see AfterDecision).
-	PartnerNeedsUpdate bool
 }
 
 // LifetimeRule says how the endpoint state limits the lifetimes a server
@@ -154,14 +149,15 @@ func LazyPartnerLifetime(now int64, desired, actual uint32) int64 {
 // F_PARTNER_LIFETIME_SENT (RFC 8156 §7.7): the partner now knows sent, and
 // nothing is pending unless a newer value was queued while sent was in
 // flight. A zero sent (the status had no timeout) leaves ack_pl alone.
-func (t *FOTimes) Acked(sent int64) {
+// It also clears PartnerNeedsUpdate: the partner has what we have.
+func (b *Binding) Acked(sent int64) {
 	if sent != 0 {
-		t.AckedPartnerLifetime = sent
+		b.AckedPartnerLifetime = sent
 	}
-	if t.PartnerLifetime == sent {
-		t.PartnerLifetime = 0
+	if b.PartnerLifetime == sent {
+		b.PartnerLifetime = 0
 	}
-	t.PartnerNeedsUpdate = false
+	b.PartnerNeedsUpdate = false
 }
 
 // ReusableAt returns the earliest time the resource of l may be given to a

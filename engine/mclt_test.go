@@ -31,7 +31,7 @@ func checkInvariant(t *testing.T, step string, now int64, valid, mclt uint32, ac
 // and 3 days + ½·MCLT is what the ½-T1 rule gives.)
 func TestMCLTWorkedExample(t *testing.T) {
 	const mclt, desired = hour, 3 * day
-	var fo FOTimes
+	var fo Binding // its FOTimes, and Acked
 
 	// "It then examines the acknowledged potential valid lifetime (which
 	// in this case is zero) … Thus, the actual valid lifetime is 1 hour
@@ -175,7 +175,8 @@ func TestMCLTPartnerDownUncapped(t *testing.T) {
 // F_PARTNER_LIFETIME_SENT clears the pending value only if it is the one
 // pending: a newer value queued while the older was in flight still goes.
 func TestMCLTAckedKeepsNewerPending(t *testing.T) {
-	fo := FOTimes{PartnerLifetime: now0 + 5*day, PartnerNeedsUpdate: true}
+	var fo Binding
+	fo.PartnerLifetime, fo.PartnerNeedsUpdate = now0+5*day, true
 	fo.Acked(now0 + 4*day)
 	if fo.AckedPartnerLifetime != now0+4*day || fo.PartnerLifetime != now0+5*day || fo.PartnerNeedsUpdate {
 		t.Fatalf("older ack: %+v", fo)

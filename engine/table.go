@@ -7,9 +7,9 @@ import (
 )
 
 // slotTable holds lease records for lookup by a key derived from the
-// record itself: leaseTable files each record under its address, and the
-// client index files the first record of each client IA (kind, DUID, IAID;
-// the rest of that IA's records, in other subnets, hang from Lease.next).
+// record itself: leaseTable files each record under its address, and
+// clientTable each record with a client under its client IA (kind, DUID,
+// IAID).
 //
 // It replaces Go maps for size: a map slot holds the key beside the
 // pointer and grows by doubling, so at 500,000 records a
@@ -163,69 +163,37 @@ type byClient struct{}
 
 func (byClient) hashOf(l *Lease) uint64 { return clientKeyStr(l.Kind, l.DUID, l.IAID) }
 
-// clientTable is the client index: per client IA, the first of its records
-// (one per subnet it holds a lease in, chained through Lease.next).
+// clientTable is the client index: every record that has a client, filed
+// under its IA. An IA's records (one per subnet it holds a lease in) share
+// a home slot, so they sit in one probe run in the order they were added.
 type clientTable struct{ slotTable[byClient] }
 
-// slot finds the slot of client IA (k, duid, iaid)'s first record.
-func (t *clientTable) slot(k Kind, duid string, iaid uint32) (uint64, bool) {
-	i, mask, ok := t.first(clientKeyStr(k, duid, iaid))
-	for ok {
-		l := t.slots[i]
-		if l == nil {
-			return 0, false
-		}
-		if l.Kind == k && l.IAID == iaid && l.DUID == duid {
-			return i, true
-		}
-		i = (i + 1) & mask
-	}
-	return 0, false
-}
+// add files l.
+func (t *clientTable) add(l *Lease) { t.put(l) }
 
-// head returns client IA (k, duid, iaid)'s first record, or nil. duid is
-// a []byte (the request's CLIENTID) compared without a copy.
-func (t *clientTable) head(k Kind, duid []byte, iaid uint32) *Lease {
-	i, mask, ok := t.first(clientKey(k, duid, iaid))
-	for ok {
-		l := t.slots[i]
-		if l == nil || l.Kind == k && l.IAID == iaid && l.DUID == string(duid) {
-			return l
-		}
-		i = (i + 1) & mask
-	}
-	return nil
-}
-
-// add files l first in its client IA's chain.
-func (t *clientTable) add(l *Lease) {
-	if i, ok := t.slot(l.Kind, l.DUID, l.IAID); ok {
-		l.next, t.slots[i] = t.slots[i], l
-		return
-	}
-	l.next = nil
-	t.put(l)
-}
-
-// drop takes l out of its client IA's chain.
+// drop takes l out of the index.
 func (t *clientTable) drop(l *Lease) {
-	i, ok := t.slot(l.Kind, l.DUID, l.IAID)
-	if !ok {
-		return
-	}
-	if p := t.slots[i]; p != l {
-		for ; p != nil; p = p.next {
-			if p.next == l {
-				p.next, l.next = l.next, nil
-				return
-			}
+	i, mask, ok := t.first(byClient{}.hashOf(l))
+	for ok && t.slots[i] != nil {
+		if t.slots[i] == l {
+			t.remove(i)
+			return
 		}
-		return
+		i = (i + 1) & mask
 	}
-	if l.next != nil {
-		t.slots[i] = l.next
-	} else {
-		t.remove(i)
+}
+
+// find returns client IA (k, duid, iaid)'s record in subnet sn, the one
+// added last if there are several, or nil. duid is a []byte (the
+// request's CLIENTID) compared without a copy.
+func (t *clientTable) find(k Kind, duid []byte, iaid uint32, sn int) *Lease {
+	var found *Lease
+	i, mask, ok := t.first(clientKey(k, duid, iaid))
+	for ok && t.slots[i] != nil {
+		if l := t.slots[i]; l.Kind == k && l.IAID == iaid && int(l.subnet) == sn && l.DUID == string(duid) {
+			found = l
+		}
+		i = (i + 1) & mask
 	}
-	l.next = nil
+	return found
 }

@@ -204,7 +204,7 @@ func appendBinding(dst []byte, b *engine.Binding, base int64, ver byte) []byte {
 	t := &b.FOTimes
 	vals := [5]int64{t.ExpirationTime, t.AckedPartnerLifetime, t.PartnerLifetime, t.PartnerRawCLTT, t.StateExpiration}
 	var fo byte
-	if t.PartnerNeedsUpdate {
+	if b.PartnerNeedsUpdate {
 		fo |= foNeedsUpdate
 	}
 	return appendTimes(dst, fo, 0, vals[:], b.Expires)
@@ -362,7 +362,7 @@ func decodeBinding(p []byte, b *engine.Binding, base int64, ver byte) ([]byte, e
 	if b.RemoteID, p, err = str(p); err != nil {
 		return nil, err
 	}
-	b.FOTimes = engine.FOTimes{}
+	b.FOTimes, b.PartnerNeedsUpdate = engine.FOTimes{}, false
 	if ver < eventV2 {
 		return p, nil
 	}
@@ -379,7 +379,7 @@ func decodeBinding(p []byte, b *engine.Binding, base int64, ver byte) ([]byte, e
 	}
 	t := &b.FOTimes
 	t.ExpirationTime, t.AckedPartnerLifetime, t.PartnerLifetime, t.PartnerRawCLTT, t.StateExpiration = vals[0], vals[1], vals[2], vals[3], vals[4]
-	t.PartnerNeedsUpdate = fo&foNeedsUpdate != 0
+	b.PartnerNeedsUpdate = fo&foNeedsUpdate != 0
 	return p, nil
 }
 

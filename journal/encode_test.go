@@ -80,7 +80,8 @@ func codecCases() []struct {
 	}
 	fo := typical
 	fo.Binding.FOTimes = engine.FOTimes{ExpirationTime: 1_760_001_800, AckedPartnerLifetime: 1_760_000_100,
-		PartnerLifetime: 1_760_261_000, PartnerRawCLTT: 1_759_999_990, StateExpiration: 1_760_003_600, PartnerNeedsUpdate: true}
+		PartnerLifetime: 1_760_261_000, PartnerRawCLTT: 1_759_999_990, StateExpiration: 1_760_003_600}
+	fo.Binding.PartnerNeedsUpdate = true
 	cs = append(cs, tc{"failover times", fo})
 	fo1 := typical
 	fo1.Binding.PartnerLifetime = math.MinInt64
