@@ -162,7 +162,8 @@ type StoredState struct {
 	// every input while serving; it reaches the disk with each ActPersist,
 	// and the caller should also persist Stored() periodically (it is a few
 	// bytes) so that a crash leaves it close to the truth. A stale (early)
-	// value errs towards RECOVER over POTENTIAL-CONFLICT, so keep it fresh.
+	// value errs towards RECOVER over POTENTIAL-CONFLICT, so keep it fresh;
+	// the engine also raises it at boot to its records' latest activity.
 	LastOperated int64
 	// Communicated is the COMMUNICATED server flag: this server has had
 	// communications OK with its partner (and, if it had lost its storage,

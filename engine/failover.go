@@ -37,8 +37,10 @@ import (
 // storedRefresh is how often a serving endpoint's stored image is written
 // even when no transition asks for it: Stored().LastOperated is the "last
 // recorded time of operation" that STARTUP and RECOVER-WAIT rely on
-// (endpoint.go), and a stale value errs towards a longer recovery. A minute
-// costs one small event per relationship per minute.
+// (endpoint.go). A stale (early) value errs the unsafe way — RECOVER where
+// POTENTIAL-CONFLICT was due, a RECOVER-WAIT too short — so boot does not
+// trust it alone (lastActivity). A minute costs one small event per
+// relationship per minute.
 const storedRefresh = 60
 
 // relState is one relationship's endpoint and the image last applied for it.
@@ -82,14 +84,43 @@ func (e *Engine) boot() {
 		return
 	}
 	e.booted = true
+	last := e.lastActivity()
 	for i := range e.rels {
 		r := &e.rels[i]
 		var st *StoredState
 		if r.hasStored {
-			st = &r.stored
+			s := r.stored
+			s.LastOperated = max(s.LastOperated, last[i])
+			st = &s
 		}
 		r.ep = NewEndpoint(r.epCfg, st, e.now)
 	}
+}
+
+// lastActivity returns, per relationship, the latest client transaction or
+// status change among its lease records: a lower bound on when this server
+// last operated that, unlike the stored LastOperated (refreshed only every
+// storedRefresh), a crash cannot leave stale — every lease it gave is
+// journaled before the client hears of it. Records the partner sent count
+// too, which can only make the bound later: POTENTIAL-CONFLICT over
+// RECOVER, a longer RECOVER-WAIT, the safe side of both (found by the
+// demo: a primary killed 50 s after its last refresh came back through
+// RECOVER although it had served until the partner's PARTNER-DOWN began).
+// One pass over the records, once per boot.
+func (e *Engine) lastActivity() []int64 {
+	last := make([]int64, len(e.rels))
+	if len(last) == 0 {
+		return last
+	}
+	visit := func(l *Lease) bool {
+		if rel := e.relOf(l); rel >= 0 {
+			last[rel] = max(last[rel], l.CLTT, l.StartOfState)
+		}
+		return true
+	}
+	e.na.each(visit)
+	e.pd.each(visit)
+	return last
 }
 
 // peer handles the failover inputs of one relationship.
