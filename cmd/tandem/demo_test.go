@@ -78,7 +78,7 @@ func TestDemo(t *testing.T) {
 	}
 	pid := num(find("kill", `primary killed \(SIGKILL to pid (\d+)\)`)[1])
 	find("takeover", `secondary: normal → communications-interrupted [\d.]+s after the kill, → partner-down [\d.]+s after it`)
-	m := find("rebind", `REBIND: (\d+) of (\d+) answered by the secondary .*; (\d+) of (\d+) clients kept their address and prefix`)
+	m := find("rebind", `REBIND: (\d+) of (\d+) clients answered by the secondary .*; (\d+) of (\d+) clients kept their address and prefix`)
 	if m[1] != m[2] || m[3] != m[4] || num(m[4]) != granted {
 		t.Errorf("REBIND %s of %s answered, %s of %s kept; want all %d", m[1], m[2], m[3], m[4], granted)
 	}
