@@ -59,7 +59,7 @@ DESCRIPTION
 
     It ends with a summary: leases granted, clients that kept address and
     prefix, time to takeover, RECOVER→NORMAL, replication lag. The whole
-    demo takes about 40 s.
+    demo takes about 35 s (under a minute).
 
     On a terminal the live display is one line redrawn in place; otherwise
     it is a plain line every 2 s. The child servers are killed, and the
