@@ -25,9 +25,10 @@ type progress struct {
 	t0      time.Time
 	servers []*demoServer
 
-	mu   sync.Mutex
-	live bool // a live line is on the screen (terminal only)
-	prev []rateSample
+	mu      sync.Mutex
+	live    bool // a live line is on the screen (terminal only)
+	running bool
+	prev    []rateSample
 
 	stop chan struct{}
 	done chan struct{}
@@ -80,7 +81,14 @@ func (p *progress) clear() {
 	}
 }
 
-// run polls and draws until close.
+// start starts polling and drawing, until close.
+func (p *progress) start() {
+	p.mu.Lock()
+	p.running = true
+	p.mu.Unlock()
+	go p.run()
+}
+
 func (p *progress) run() {
 	defer close(p.done)
 	every := plainEvery
@@ -111,8 +119,13 @@ func (p *progress) run() {
 }
 
 func (p *progress) close() {
-	close(p.stop)
-	<-p.done
+	p.mu.Lock()
+	running := p.running
+	p.mu.Unlock()
+	if running {
+		close(p.stop)
+		<-p.done
+	}
 	p.mu.Lock()
 	p.clear()
 	p.mu.Unlock()

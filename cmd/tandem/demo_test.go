@@ -27,7 +27,8 @@ const (
 // was killed, the secondary went to PARTNER-DOWN by itself, every client
 // that held an address and a prefix from the primary kept both after
 // rebinding at the secondary, the restarted primary went through RECOVER
-// to NORMAL and answered again, exit status 0, in under a minute, and
+// to NORMAL and answered again, both servers hold the same leases, exit
+// status 0, in under a minute, and
 // nothing left behind (the temporary directory, the killed primary).
 func TestDemo(t *testing.T) {
 	bin, err := buildTandem()
@@ -87,6 +88,7 @@ func TestDemo(t *testing.T) {
 	find("RECOVER-DONE → NORMAL", `primary: recover-done → normal [\d.]+s after the restart`)
 	find("summary of the recovery", `RECOVER → NORMAL +[\d.]+s: restart .* RECOVER .* NORMAL`)
 	find("the primary answering again", `back in NORMAL: [1-9]\d* exchanges completed in 2s, .*the primary sent [1-9]\d* replies`)
+	find("the pair in agreement", `the pair agrees: `+strconv.Itoa(granted)+` addresses and `+strconv.Itoa(granted)+` prefixes active on both`)
 	find("lag figures", `replication lag \(primary\) +commit → BNDREPLY p50 [\d.]+ ms, p99 [\d.]+ ms over [1-9]\d* BNDUPDs`)
 	find("verdict", `(?m)^result: OK`)
 
