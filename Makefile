@@ -1,7 +1,8 @@
 # tandem — build, run and test.
 #
 #   make build   bin/tandem
-#   make run     build, then serve the embedded default config (no root needed)
+#   make run     build, then run tandem demo: a failover pair on loopback, load,
+#                a crash, takeover and recovery, in about 35 s (no root, no config)
 #   make deps    install what the tests use (Debian packages when run as root; Go modules)
 #   make test    vet, race tests of the concurrent packages, then every test incl. end-to-end
 #   make bench   every benchmark, 6 counts (compare runs with benchstat)
@@ -32,7 +33,7 @@ build:
 	$(GO) build -o $(BIN) ./cmd/tandem
 
 run: build
-	$(BIN) serve --default
+	$(BIN) demo
 
 deps:
 	@missing=""; \

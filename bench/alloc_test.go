@@ -3,6 +3,7 @@
 package bench
 
 import (
+	"net/netip"
 	"runtime"
 	"testing"
 	"time"
@@ -69,6 +70,44 @@ func TestGeneratorZeroAlloc(t *testing.T) {
 	if long > short+4 || long*1000 > packets {
 		t.Errorf("%d allocations in a stage of %d packets, %d in one of a quarter of that: allocation per packet",
 			long, packets, short)
+	}
+}
+
+// TestSweepZeroAlloc: a Session sweep — REBINDs for a list of clients,
+// each sent to two servers (Config.Also) — allocates nothing per packet
+// either: a sweep of 4000 clients makes no more allocations than one of
+// 1000.
+func TestSweepZeroAlloc(t *testing.T) {
+	a, b := startResponder(t, 1), startResponder(t, 1)
+	c := responderConfig(a)
+	c.Also = []netip.AddrPort{b.addr()}
+	c.Clients, c.Sockets = 4000, 2
+	s, err := Open(c, 20000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if r, _ := s.Stage(20000, 200*time.Millisecond, Mix{Solicit: 1}); r.Completed != 4000 {
+		t.Fatalf("binding stage: %+v", r)
+	}
+	all := Clients(s.Bindings())
+	s.g.sweep, s.g.sweepKind = all[:1000], Rebind
+	s.g.stageN(20000, 1000) // warm
+	short := mallocs(func() {
+		s.g.sweep, s.g.sweepPos = all[:1000], 0
+		s.g.stageN(20000, 1000)
+	})
+	long := mallocs(func() {
+		s.g.sweep, s.g.sweepPos = all, 0
+		s.g.stageN(20000, 4000)
+	})
+	r := s.g.collect(20000)
+	if r.Exchanges.Rebind.Completed != 4000 || r.TxPackets != 8000 {
+		t.Fatalf("the sweep did not run: %+v", r)
+	}
+	t.Logf("%d allocations over a sweep of 1000 REBINDs, %d over one of 4000 (%d packets)", short, long, r.TxPackets+r.RxPackets)
+	if long > short+4 || long*1000 > r.TxPackets+r.RxPackets {
+		t.Errorf("%d allocations in a sweep of 4000, %d in one of 1000: allocation per packet", long, short)
 	}
 }
 

@@ -10,7 +10,14 @@
 // a server's SO_REUSEPORT group spreads them) or direct (multicast to
 // ff02::1:2 on an interface, from its link-local address). It speaks plain
 // RFC 8415, so it works against any server, Kea included. With Ramp it
-// searches for the highest rate with fewer than 1 % drops.
+// searches for the highest rate with fewer than 1 % drops. Config.Also
+// makes it a relay that forwards every message to several servers, as one
+// configured with both addresses of a failover pair does.
+//
+// A Session keeps one generator and its clients open across stages, for
+// a story told with one set of clients (tandem demo): load, then a sweep
+// of RENEWs or REBINDs for the clients that hold bindings, then Compare
+// what they held before with what they hold after.
 //
 // The generator must never be what a benchmark measures, so its packet
 // path allocates nothing and makes few system calls: one goroutine polls

@@ -27,7 +27,7 @@ var EchoDUID = []byte{0, 2, 0, 0, 0x09, 0xbf, 't', 'e', 's', 't'}
 // AppendEchoReply appends to b the RELAY-REPL that answers the one-relay
 // packet p, or returns b unchanged for a message it does not answer. The
 // answer is what the generator accepts: an ADVERTISE for a SOLICIT, a REPLY
-// for a REQUEST, RENEW or RELEASE, echoing the transaction id and CLIENTID,
+// for a REQUEST, RENEW, REBIND or RELEASE, echoing the transaction id and CLIENTID,
 // with EchoDUID and, except for a RELEASE, an address in 2001:db8:1::/64
 // and a /56 prefix derived from the last four bytes of the client's DUID
 // for each IA the message has. It allocates nothing.
@@ -38,7 +38,7 @@ func AppendEchoReply(b []byte, p *wire.Packet) []byte {
 	switch m.Type {
 	case wire.Solicit:
 		t = wire.Advertise
-	case wire.Request, wire.Renew, wire.Release:
+	case wire.Request, wire.Renew, wire.Rebind, wire.Release:
 		t = wire.Reply
 	default:
 		return b

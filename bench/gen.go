@@ -46,6 +46,7 @@ type gen struct {
 	cfg     Config
 	relayed bool
 	dst     netip.AddrPort
+	also    []netip.AddrPort // relayed: further servers every message goes to
 	ifindex int
 	conns   []*netio.Conn
 	stamps  bool // every socket has kernel receive timestamps
@@ -74,6 +75,12 @@ type gen struct {
 	renCur int
 	used   int // clients [0, used) have been solicited at least once
 	sock   int
+
+	// A sweep (Session.Sweep) starts one exchange of sweepKind for each
+	// client in sweep, in order, instead of drawing from the mix.
+	sweep     []uint32
+	sweepKind Kind
+	sweepPos  int
 }
 
 // stageStats are one stage's counts.
@@ -101,6 +108,7 @@ const (
 	phReply   = 2 // REQUEST sent, waiting for REPLY
 	phRenew   = 3 // RENEW sent, waiting for REPLY
 	phRelease = 4 // RELEASE sent, waiting for REPLY
+	phRebind  = 5 // REBIND sent, waiting for REPLY
 )
 
 // Sizes and limits.
@@ -126,6 +134,8 @@ func phaseKind(ph uint8) Kind {
 		return Renew
 	case phRelease:
 		return Release
+	case phRebind:
+		return Rebind
 	}
 	return Solicit
 }
@@ -197,7 +207,7 @@ func (t *serverTable) id(i uint8) []byte { return t.ids[i][:t.len[i]] }
 // newGen opens the sockets and allocates everything for rates up to
 // maxRate.
 func newGen(c Config, maxRate float64) (*gen, error) {
-	g := &gen{cfg: c, timeout: int64(c.Timeout)}
+	g := &gen{cfg: c, timeout: int64(c.Timeout), also: c.Also}
 	g.mix = c.Mix.table()
 	g.build = builder{na: c.IA != "pd", pd: c.IA != "na"}
 	if c.InterfaceID != "" {
@@ -308,6 +318,11 @@ func (g *gen) now() int64 { return time.Now().UnixNano() }
 // started has ended or timed out. It allocates nothing; collect reads what
 // it measured.
 func (g *gen) stage(rate float64, d time.Duration) {
+	g.stageN(rate, uint64(rate*d.Seconds()))
+}
+
+// stageN is stage for a count of exchanges rather than a duration.
+func (g *gen) stageN(rate float64, total uint64) {
 	g.stageID++
 	g.st = stageStats{}
 	for k := range g.hist {
@@ -315,7 +330,6 @@ func (g *gen) stage(rate float64, d time.Duration) {
 	}
 	g.poll(g.now()) // what is left from an earlier stage: stale
 	g.st.unmatched, g.st.rxPackets = 0, 0
-	total := uint64(rate * d.Seconds())
 	interval := float64(time.Second) / rate
 	t0 := g.now()
 	g.st.t0, g.st.t1 = t0, t0
@@ -337,7 +351,10 @@ func (g *gen) stage(rate float64, d time.Duration) {
 		if launched < total {
 			wait = min(wait, time.Duration(t0+int64(float64(launched)*interval)-g.now()))
 		} else {
-			started = g.st.started[Solicit] + g.st.started[Renew] + g.st.started[Release]
+			started = 0
+			for _, n := range g.st.started {
+				started += n
+			}
 			if g.st.done >= started || now > g.st.t1+g.timeout {
 				return
 			}
@@ -351,11 +368,20 @@ func (g *gen) stage(rate float64, d time.Duration) {
 // launch starts k exchanges at time now, queued on the sockets in turn.
 func (g *gen) launch(k int, now int64) {
 	for range k {
-		kind := g.mix[g.mixPos]
-		if g.mixPos++; g.mixPos == len(g.mix) {
-			g.mixPos = 0
+		var (
+			ci   uint32
+			kind Kind
+			ok   bool
+		)
+		if g.sweep != nil {
+			ci, kind, ok = g.pickSweep(now)
+		} else {
+			kind = g.mix[g.mixPos]
+			if g.mixPos++; g.mixPos == len(g.mix) {
+				g.mixPos = 0
+			}
+			ci, kind, ok = g.pick(kind, now)
 		}
-		ci, kind, ok := g.pick(kind, now)
 		if !ok {
 			g.st.skipped++
 			continue
@@ -369,13 +395,18 @@ func (g *gen) launch(k int, now int64) {
 		ph, t := uint8(phAdvert), wire.Solicit
 		var a ask
 		switch kind {
-		case Renew, Release:
+		case Renew, Release, Rebind:
 			ph, t = phRenew, wire.Renew
-			if kind == Release {
+			switch kind {
+			case Release:
 				ph, t = phRelease, wire.Release
+			case Rebind:
+				ph, t = phRebind, wire.Rebind
 			}
 			cl := &g.clients[ci]
-			a.serverID = g.servers.id(cl.server)
+			if kind != Rebind {
+				a.serverID = g.servers.id(cl.server)
+			}
 			if cl.has&1 != 0 {
 				a.addr = netip.AddrFrom16(cl.addr)
 			}
@@ -389,11 +420,25 @@ func (g *gen) launch(k int, now int64) {
 	}
 }
 
-// queue encodes a client message onto socket s's next sendmmsg.
+// queue encodes a client message onto socket s's next sendmmsg, and a copy
+// for each further server.
 func (g *gen) queue(s int, t wire.MsgType, xid [3]byte, ci uint32, a *ask) {
 	m := &g.out[s][g.nout[s]]
 	m.N = len(g.build.append(m.Buf[:0], t, xid, ci, a))
 	m.Addr, m.IfIndex = g.dst, g.ifindex
+	g.queued(s)
+	// A flush leaves the buffers as they are: m still holds the message.
+	for _, dst := range g.also {
+		c := &g.out[s][g.nout[s]]
+		c.N = copy(c.Buf, m.Buf[:m.N])
+		c.Addr, c.IfIndex = dst, g.ifindex
+		g.queued(s)
+	}
+}
+
+// queued counts one more message on socket s's queue, sending the queue
+// when it is full.
+func (g *gen) queued(s int) {
 	if g.nout[s]++; g.nout[s] == netio.MaxBatch {
 		g.flush(s)
 	}
@@ -473,6 +518,26 @@ func (g *gen) pick(kind Kind, now int64) (uint32, Kind, bool) {
 	return 0, kind, false
 }
 
+// pickSweep is pick for a sweep (RENEWs or REBINDs): the next listed
+// client that has a binding to name, whatever it is doing (an exchange of
+// it still in flight is abandoned: its answer will not match).
+func (g *gen) pickSweep(now int64) (uint32, Kind, bool) {
+	if g.sweepPos >= len(g.sweep) {
+		return 0, g.sweepKind, false
+	}
+	ci := g.sweep[g.sweepPos]
+	g.sweepPos++
+	if int(ci) >= len(g.clients) {
+		return 0, g.sweepKind, false
+	}
+	c := &g.clients[ci]
+	if c.has == 0 {
+		return 0, g.sweepKind, false
+	}
+	c.state, c.since = csRenewing, now
+	return ci, g.sweepKind, true
+}
+
 // poll reads every socket dry and handles what came.
 func (g *gen) poll(now int64) {
 	for s, conn := range g.conns {
@@ -539,7 +604,7 @@ func (g *gen) handle(s int, in *netio.Msg, now int64) {
 		sl.phase, sl.waited, sl.sent = phReply, waited, now
 		a := ask{serverID: m.ServerID, addr: addr, prefix: prefix}
 		g.queue(s, wire.Request, m.XID, sl.client, &a)
-	case phReply, phRenew:
+	case phReply, phRenew, phRebind:
 		addr, prefix := leaseOf(m)
 		if !addr.IsValid() && !prefix.IsValid() {
 			g.fail(sl, kind, c, now)

@@ -37,6 +37,11 @@ type Config struct {
 	// InterfaceID, when set, is sent as the relay's INTERFACE_ID option
 	// (servers such as Kea can select the subnet by it).
 	InterfaceID string
+	// Also, relayed, are further servers every message is sent to as
+	// well, as a relay configured with the addresses of both servers of a
+	// failover pair forwards to each (RFC 8415 §19.1). The first answer
+	// to an exchange counts; a second is unmatched.
+	Also []netip.AddrPort
 
 	// Ramp searches for the highest rate with fewer than MaxDrop drops
 	// instead of offering one fixed rate: stages of Duration each, doubling
@@ -127,6 +132,7 @@ type KindResults struct {
 	Solicit KindResult `json:"solicit"`
 	Renew   KindResult `json:"renew"`
 	Release KindResult `json:"release"`
+	Rebind  KindResult `json:"rebind"`
 }
 
 // KindResult is one kind of exchange's counts and latency.
@@ -148,6 +154,8 @@ func (k *KindResults) of(kind Kind) *KindResult {
 		return &k.Renew
 	case Release:
 		return &k.Release
+	case Rebind:
+		return &k.Rebind
 	}
 	return &k.Solicit
 }
@@ -184,6 +192,11 @@ func (c *Config) validate() error {
 	}
 	if c.Interface == "" && (!c.Server.Addr().IsValid() || c.Server.Port() == 0) {
 		return errors.New("bench: relayed mode needs a server address and port")
+	}
+	for _, a := range c.Also {
+		if c.Interface != "" || !a.Addr().IsValid() || a.Port() == 0 {
+			return errors.New("bench: further servers need relayed mode, an address and a port")
+		}
 	}
 	if len(c.InterfaceID) > 255 {
 		return errors.New("bench: interface-id longer than 255 bytes")

@@ -44,6 +44,14 @@ func TestBuilderMessages(t *testing.T) {
 			t.Fatalf("%v: %+v", mt, m)
 		}
 	}
+	// A REBIND names the client's leases and no server.
+	if err := p.Decode(bd.append(nil, wire.Rebind, [3]byte{4, 5, 6}, 9, &ask{addr: wireAddr, prefix: wirePrefix})); err != nil {
+		t.Fatal(err)
+	}
+	if m.Type != wire.Rebind || m.ServerID != nil || m.NumIANA != 1 || m.IANA[0].Addrs[0].Addr != wireAddr ||
+		m.NumIAPD != 1 || m.IAPD[0].Prefixes[0].Prefix != wirePrefix {
+		t.Fatalf("REBIND: %+v", m)
+	}
 	// A RENEW names only the IAs the client holds.
 	a.prefix = netip.Prefix{}
 	p.Decode(bd.append(nil, wire.Renew, [3]byte{}, 9, &a))

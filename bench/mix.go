@@ -15,12 +15,19 @@ type Kind uint8
 // REPLY.
 const (
 	Solicit Kind = iota // a new binding: the four-message exchange
-	Renew               // extend a binding this run obtained
+	Renew               // extend a binding this run obtained, at the server that gave it
 	Release             // give back a binding this run obtained
+	// Rebind extends a binding at any server (REBIND names none): what a
+	// client does when its server stopped answering RENEWs. Only a Session
+	// sweep starts it; a Mix has no weight for it.
+	Rebind
 	numKinds
 )
 
-var kindNames = [numKinds]string{"solicit", "renew", "release"}
+// numMixKinds is how many kinds a Mix weighs: those before Rebind.
+const numMixKinds = Rebind
+
+var kindNames = [numKinds]string{"solicit", "renew", "release", "rebind"}
 
 func (k Kind) String() string {
 	if k < numKinds {
@@ -33,7 +40,7 @@ func (k Kind) String() string {
 // are for clients holding a binding from this run; while there is none (at
 // the start) the generator starts a SOLICIT instead and counts a fallback.
 // The zero Mix is all SOLICITs.
-type Mix [numKinds]int
+type Mix [numMixKinds]int
 
 // maxMixTotal bounds the sum of the weights: the generator expands the mix
 // into a table of that many entries (one per exchange slot in the cycle).
@@ -46,19 +53,19 @@ func ParseMix(s string) (Mix, error) {
 	if strings.TrimSpace(s) == "" {
 		return m, errors.New("bench: empty mix")
 	}
-	seen := [numKinds]bool{}
+	seen := [numMixKinds]bool{}
 	for part := range strings.SplitSeq(s, ",") {
 		name, val, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok {
 			return Mix{}, fmt.Errorf("bench: mix %q: want kind=weight", part)
 		}
-		k := Kind(numKinds)
-		for i, n := range kindNames {
+		k := Kind(numMixKinds)
+		for i, n := range kindNames[:numMixKinds] {
 			if strings.EqualFold(strings.TrimSpace(name), n) {
 				k = Kind(i)
 			}
 		}
-		if k == numKinds {
+		if k == numMixKinds {
 			return Mix{}, fmt.Errorf("bench: mix: unknown exchange %q (solicit, renew, release)", name)
 		}
 		if seen[k] {
@@ -121,7 +128,7 @@ func (m Mix) table() []Kind {
 		total += w
 	}
 	out := make([]Kind, 0, total)
-	var cur [numKinds]int
+	var cur [numMixKinds]int
 	for range total {
 		best := -1
 		for k, w := range m {

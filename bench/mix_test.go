@@ -49,7 +49,7 @@ func TestParseMix(t *testing.T) {
 func TestMixTable(t *testing.T) {
 	for _, m := range []Mix{{70, 25, 5}, {1, 1, 1}, {3, 0, 1}, {100, 0, 0}, {}} {
 		tab := m.table()
-		var n [numKinds]int
+		var n [numMixKinds]int
 		for _, k := range tab {
 			n[k]++
 		}
@@ -57,7 +57,7 @@ func TestMixTable(t *testing.T) {
 		if m.isZero() {
 			want = Mix{1, 0, 0}
 		}
-		if n != [numKinds]int(want) {
+		if n != [numMixKinds]int(want) {
 			t.Errorf("%v: table counts %v", m, n)
 		}
 	}

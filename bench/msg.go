@@ -14,6 +14,7 @@ import (
 //	REQUEST  CLIENTID SERVERID ELAPSED_TIME [IA_NA(IAADDR)] [IA_PD(IAPREFIX)]   (from the ADVERTISE)
 //	RENEW    CLIENTID SERVERID ELAPSED_TIME [IA_NA(IAADDR)] [IA_PD(IAPREFIX)]   (the client's binding)
 //	RELEASE  the same as RENEW
+//	REBIND   CLIENTID ELAPSED_TIME [IA_NA(IAADDR)] [IA_PD(IAPREFIX)]            (the client's binding, any server)
 //
 // Relayed, each is wrapped in one RELAY-FORW (hop count 0, link-address
 // --link, peer-address fe80::<client>) with an INTERFACE_ID when one is
@@ -85,7 +86,7 @@ func (bd *builder) append(b []byte, t wire.MsgType, xid [3]byte, n uint32, a *as
 	b = wire.AppendHeader(b, t, xid)
 	duid := clientDUID(n)
 	b = wire.AppendOption(b, wire.OptClientID, duid[:])
-	if t != wire.Solicit {
+	if t != wire.Solicit && t != wire.Rebind {
 		b = wire.AppendOption(b, wire.OptServerID, a.serverID)
 	}
 	b = wire.AppendUint16Option(b, wire.OptElapsedTime, 0)

@@ -176,7 +176,7 @@ func printResult(r *bench.Result) {
 	for _, k := range []struct {
 		name string
 		v    bench.KindResult
-	}{{"solicit", r.Exchanges.Solicit}, {"renew", r.Exchanges.Renew}, {"release", r.Exchanges.Release}} {
+	}{{"solicit", r.Exchanges.Solicit}, {"renew", r.Exchanges.Renew}, {"release", r.Exchanges.Release}, {"rebind", r.Exchanges.Rebind}} {
 		if k.v.Started > 0 {
 			fmt.Printf("%-8s %9d %9d %9.3f %9.3f %9.3f %9.3f %9.3f\n", k.name, k.v.Started, k.v.Completed, k.v.P50ms, k.v.P99ms, k.v.P999ms, k.v.MaxMs, k.v.MeanMs)
 		}

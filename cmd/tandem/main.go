@@ -13,6 +13,8 @@ const usage = `tandem — a DHCPv6 server that runs as an RFC 8156 hot-standby p
 Usage:
   tandem serve --config FILE [flags]     run a server (see: tandem serve --help)
   tandem serve --default                 run on the embedded default config (no root needed)
+  tandem demo                            a failover pair on loopback: load, a crash, takeover, recovery
+                                          (no root, no config; what "make run" runs)
   tandem bench --server ADDR [flags]     load generator (see: tandem bench --help)
   tandem journal replay|verify|history|who|export|stats ...
                                           offline journal tools (see: tandem journal --help)
@@ -41,6 +43,8 @@ func run(args []string) int {
 		return serveMain(args[1:])
 	case "bench":
 		return benchMain(args[1:])
+	case "demo":
+		return demoMain(args[1:])
 	case "journal":
 		return journalMain(args[1:])
 	case "status":
