@@ -90,7 +90,7 @@ func (e *Engine) mapFor(k Kind) map[netip.Addr]*Lease {
 }
 
 // account adds (sign=+1) or removes (-1) a record's share of the digest and
-// of the active counts.
+// of the counts by kind and status.
 func (e *Engine) account(l *Lease, sign int) {
 	if sign > 0 {
 		l.digest = bindingHash(&l.Binding)
@@ -98,8 +98,8 @@ func (e *Engine) account(l *Lease, sign int) {
 	} else {
 		e.digest -= l.digest
 	}
-	if l.Status == StatusActive {
-		e.counts[l.Kind] += sign
+	if int(l.Kind) < len(e.counts) {
+		e.counts[l.Kind][statusIndex(l.Status)] += sign
 	}
 	e.splitAccount(l, sign)
 }

@@ -171,7 +171,7 @@ type Engine struct {
 	clients map[uint64]*Lease     // chains of leases by hash(kind, DUID, IAID)
 	exp     expiryHeap
 	digest  uint64
-	counts  [3]int // leases by kind that are ACTIVE
+	counts  [3][NumStatuses]int // records by kind and status (Apply keeps them)
 
 	rd        Ready
 	out       []byte // arena the replies are encoded into
@@ -292,7 +292,20 @@ func (e *Engine) emit(ev Event) {
 func (e *Engine) Digest() uint64 { return e.digest }
 
 // Active returns the number of ACTIVE address and prefix leases.
-func (e *Engine) Active() (na, pd int) { return e.counts[KindNA], e.counts[KindPD] }
+func (e *Engine) Active() (na, pd int) {
+	return e.counts[KindNA][StatusActive], e.counts[KindPD][StatusActive]
+}
+
+// Counts returns how many records of kind k are in each status, indexed by
+// Status (index 0 counts values this version does not know). Apply keeps
+// the counts, so reading them costs nothing however many records there
+// are: a metrics scrape needs no scan.
+func (e *Engine) Counts(k Kind) [NumStatuses]int {
+	if int(k) >= len(e.counts) {
+		return [NumStatuses]int{}
+	}
+	return e.counts[k]
+}
 
 // Len returns the number of lease records held, in any status.
 func (e *Engine) Len() int { return len(e.na) + len(e.pd) }

@@ -118,6 +118,7 @@ var (
 	descPeerUnhandled  = desc("tandem_partner_messages_unhandled_total", "Partner messages received and not handled.")
 	descLeasesActive   = desc("tandem_leases_active", "Leases in status active, by kind (na: addresses, pd: delegated prefixes).", "kind")
 	descLeaseRecords   = desc("tandem_lease_records", "Lease records held, in any status.")
+	descLeasesByState  = desc("tandem_leases", "Lease records by kind (na, pd) and binding status (RFC 8156: active, expired, released, free, free-backup, abandoned, ...).", "kind", "state")
 	descJournalSeq     = desc("tandem_journal_sequence", "Sequence number of the last durable journal event.")
 	descJournalCommits = desc("tandem_journal_commits_total", "Journal commits.")
 	descJournalEvents  = desc("tandem_journal_events_total", "Journal events committed.")
@@ -135,7 +136,7 @@ type collector struct{ n *Node }
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descUptime, descDatagramsRx, descDatagramsTx, descSendErrors,
 		descPacketsRx, descPacketsTx, descPacketsDropped, descPeerUnhandled, descLeasesActive,
-		descLeaseRecords, descJournalSeq, descJournalCommits, descJournalEvents, descJournalErrors,
+		descLeaseRecords, descLeasesByState, descJournalSeq, descJournalCommits, descJournalEvents, descJournalErrors,
 		descFoState, descFoPartnerState, descFoCommOK, descFoUnacked, descFoSkew} {
 		ch <- d
 	}
@@ -158,6 +159,7 @@ type relSnapshot struct {
 type scrapeSnapshot struct {
 	counters engine.Counters
 	records  int
+	na, pd   [engine.NumStatuses]int
 	rels     []relSnapshot
 }
 
@@ -174,6 +176,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	live := n.Do(func(e *engine.Engine) {
 		snap.counters = e.Counters
 		snap.records = e.Len()
+		snap.na, snap.pd = e.Counts(engine.KindNA), e.Counts(engine.KindPD)
 		for _, p := range n.peers {
 			info, ok := e.Endpoint(p.rel)
 			if !ok {
@@ -207,6 +210,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		return // stopped: the engine's own figures are gone with the loop
 	}
 	gauge(descLeaseRecords, float64(snap.records))
+	for _, k := range []struct {
+		kind   string
+		counts *[engine.NumStatuses]int
+	}{{"na", &snap.na}, {"pd", &snap.pd}} {
+		for st, v := range k.counts {
+			// Every known status always has a series; values this
+			// version does not know appear when seen.
+			if st > 0 || v > 0 {
+				gauge(descLeasesByState, float64(v), k.kind, engine.Status(st).String())
+			}
+		}
+	}
 	var otherRx, otherTx uint64
 	for t := range snap.counters.Rx {
 		name := msgTypeLabel(wire.MsgType(t))
