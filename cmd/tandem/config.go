@@ -56,7 +56,8 @@ DESCRIPTION
     one /64, no two pools or pd-pools overlapping (in one subnet or
     across subnets), no pd-pool covering a subnet, no overlapping subnets
     or reservations, a subnet's interface in server.interfaces and its
-    relationship defined, a primary's peer, a secondary's listen (and its
+    relationship defined, every relationship serving a subnet, a
+    primary's peer, a secondary's listen (and its
     peer when secondaries share a listen), MCLT of at least 30s, TLS files
     all set or none, preferred <= valid and t1 <= t2, and a control API on
     loopback unless server.control-allow-remote is true.
