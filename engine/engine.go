@@ -138,6 +138,26 @@ type Counters struct {
 	Rx      [16]uint64 // requests by message type
 	Tx      [16]uint64 // replies by message type
 	Dropped [dropReasons]uint64
+	// Status counts the Status Code options put in replies, by code
+	// (RFC 8415 §21.13, StatusSuccess to StatusNoPrefixAvail): per IA
+	// (NoAddrsAvail, NoBinding, ...) or per message (UseMulticast, a
+	// RELEASE's Success). An IA granted its resources carries none.
+	Status [NumStatusCodes]uint64
+}
+
+// NumStatusCodes is how many client status codes Counters.Status counts.
+const NumStatusCodes = 7
+
+var statusCodeNames = [NumStatusCodes]string{"success", "unspec-fail", "no-addrs-avail", "no-binding",
+	"not-on-link", "use-multicast", "no-prefix-avail"}
+
+// StatusCodeName is a client status code's name as the metrics label it
+// ("no-addrs-avail"), "" beyond NumStatusCodes.
+func StatusCodeName(code int) string {
+	if code < 0 || code >= NumStatusCodes {
+		return ""
+	}
+	return statusCodeNames[code]
 }
 
 // DropReason says why a decoded request got no answer.

@@ -226,6 +226,13 @@ wait:
 	if got := mustSeries(t, mf, "tandem_packets_received_total", "type", "release"); got < float64(res.Exchanges.Release.Completed) || got == 0 {
 		t.Errorf("tandem_packets_received_total{type=release} = %v, %d releases completed", got, res.Exchanges.Release.Completed)
 	}
+	// A RELEASE's REPLY carries Success; nothing was refused.
+	if got := mustSeries(t, mf, "tandem_reply_status_total", "status", "success"); got < float64(res.Exchanges.Release.Completed) {
+		t.Errorf("tandem_reply_status_total{status=success} = %v, %d releases completed", got, res.Exchanges.Release.Completed)
+	}
+	if got := mustSeries(t, mf, "tandem_reply_status_total", "status", "no-addrs-avail"); got != 0 {
+		t.Errorf("tandem_reply_status_total{status=no-addrs-avail} = %v with pools far from full", got)
+	}
 	for _, x := range []struct {
 		name   string
 		labels []string

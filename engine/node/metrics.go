@@ -115,6 +115,7 @@ var (
 	descPacketsRx      = desc("tandem_packets_received_total", "Decoded DHCPv6 messages handled, by message type (of the innermost message for relayed ones).", "type")
 	descPacketsTx      = desc("tandem_packets_sent_total", "DHCPv6 replies made, by message type.", "type")
 	descPacketsDropped = desc("tandem_packets_dropped_total", "Datagrams that got no answer, by reason (malformed: failed to decode; the others: the server's decision).", "reason")
+	descReplyStatus    = desc("tandem_reply_status_total", "Status Code options in replies, by status: per IA (no-addrs-avail, no-prefix-avail, no-binding, not-on-link) or per message (success of a RELEASE, use-multicast). An IA granted its resources carries none, so no-addrs-avail against tandem_packets_sent_total is the share of refusals.", "status")
 	descPeerUnhandled  = desc("tandem_partner_messages_unhandled_total", "Partner messages received and not handled.")
 	descLeasesActive   = desc("tandem_leases_active", "Leases in status active, by kind (na: addresses, pd: delegated prefixes).", "kind")
 	descLeaseRecords   = desc("tandem_lease_records", "Lease records held, in any status.")
@@ -135,7 +136,7 @@ type collector struct{ n *Node }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descUptime, descDatagramsRx, descDatagramsTx, descSendErrors,
-		descPacketsRx, descPacketsTx, descPacketsDropped, descPeerUnhandled, descLeasesActive,
+		descPacketsRx, descPacketsTx, descPacketsDropped, descReplyStatus, descPeerUnhandled, descLeasesActive,
 		descLeaseRecords, descLeasesByState, descJournalSeq, descJournalCommits, descJournalEvents, descJournalErrors,
 		descFoState, descFoPartnerState, descFoCommOK, descFoUnacked, descFoSkew} {
 		ch <- d
@@ -238,6 +239,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		if tx > 0 || wire.MsgType(t) == wire.Advertise || wire.MsgType(t) == wire.Reply {
 			counter(descPacketsTx, tx, name)
 		}
+	}
+	for code, v := range snap.counters.Status {
+		counter(descReplyStatus, v, engine.StatusCodeName(code))
 	}
 	if otherRx > 0 {
 		counter(descPacketsRx, otherRx, "unknown")
