@@ -168,10 +168,16 @@ func (s *loServer) scrape(t *testing.T) map[string]*dto.MetricFamily {
 	if code != http.StatusOK {
 		t.Fatalf("%s: GET /metrics: %d %s", s.name, code, b)
 	}
+	return parseMetrics(t, s.name, b)
+}
+
+// parseMetrics reads a /metrics answer with the Prometheus text parser.
+func parseMetrics(t *testing.T, who string, b []byte) map[string]*dto.MetricFamily {
+	t.Helper()
 	p := expfmt.NewTextParser(model.LegacyValidation)
 	mf, err := p.TextToMetricFamilies(bytes.NewReader(b))
 	if err != nil {
-		t.Fatalf("%s: parse /metrics: %v", s.name, err)
+		t.Fatalf("%s: parse /metrics: %v", who, err)
 	}
 	return mf
 }
