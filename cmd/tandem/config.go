@@ -12,7 +12,7 @@ const configUsage = `NAME
     tandem config — validate and print configuration
 
 SYNOPSIS
-    tandem config check FILE
+    tandem config check [--no-files] FILE
     tandem config example
     tandem config default
 
@@ -40,7 +40,7 @@ const configCheckPage = `NAME
     tandem config check — validate a config file
 
 SYNOPSIS
-    tandem config check FILE
+    tandem config check [--no-files] FILE
 
 DESCRIPTION
     Parses and validates FILE the way tandem serve does, without opening a
@@ -62,10 +62,16 @@ DESCRIPTION
     all set or none, preferred <= valid and t1 <= t2, and a control API on
     loopback unless server.control-allow-remote is true.
 
+    Then, unless --no-files, it opens the files the config names the way
+    the server will: each relationship's TLS certificate and key (which
+    must match) and CA. Run it as the server's user (the systemd unit
+    does, before every start) and a key it cannot read is named too.
+
 OPTIONS
 {{flags}}
 EXAMPLES
     tandem config check /etc/tandem/tandem.yaml
+    tandem config check --no-files tandem-secondary.yaml   # on a workstation
 
 EXIT STATUS
     0 valid; 1 invalid or unreadable (the reason is printed on stderr);
@@ -127,6 +133,10 @@ func configMain(args []string) int {
 	if page == "" {
 		return usageError(fs, configUsage, "unknown command %q: want check, example or default", args[0])
 	}
+	noFiles := new(bool)
+	if args[0] == "check" {
+		sub.BoolVar(noFiles, "no-files", false, "check the config alone, not the TLS files it names (on a host other than the server's)")
+	}
 	if code, ok := parseFlags(sub, args[1:], os.Stdout, os.Stderr); !ok {
 		return code
 	}
@@ -135,7 +145,16 @@ func configMain(args []string) int {
 		if sub.NArg() != 1 {
 			return usageError(sub, page, "want exactly one FILE")
 		}
-		f, err := config.Load(sub.Arg(0))
+		path := sub.Arg(0)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "config:", err)
+			return 1
+		}
+		f, err := config.Parse(path, data)
+		if err == nil && !*noFiles {
+			err = config.CheckFiles(path, data, f)
+		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1

@@ -10,7 +10,7 @@ import (
 
 // TestDistConfigs: the packaged sample config, the secondary the README
 // derives from it, and `tandem config example` all pass `tandem config
-// check`.
+// check --no-files` (their TLS files are the servers').
 func TestDistConfigs(t *testing.T) {
 	sample, err := os.ReadFile("dist/tandem.yaml")
 	if err != nil {
@@ -32,13 +32,19 @@ func TestDistConfigs(t *testing.T) {
 		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		out := mustRun(t, "config", "check", p)
+		// --no-files: the TLS files are the target host's.
+		out := mustRun(t, "config", "check", "--no-files", p)
 		if !strings.HasPrefix(out, p+": ok (") {
 			t.Errorf("tandem config check %s: %q", name, out)
 		}
 	}
-	if out := mustRun(t, "config", "check", filepath.Join(dir, "secondary.yaml")); !strings.Contains(out, "1 relationships") {
+	if out := mustRun(t, "config", "check", "--no-files", filepath.Join(dir, "secondary.yaml")); !strings.Contains(out, "1 relationships") {
 		t.Errorf("secondary: %q", out)
+	}
+	// Without --no-files the files are opened: they are not on this host.
+	_, errs, code := runBin(t, "config", "check", filepath.Join(dir, "primary.yaml"))
+	if want := "relationships[0].tls.cert: relationship pair-a: open /etc/tandem/tls/tandem1.pem: "; code != 1 || !strings.Contains(errs, want) {
+		t.Errorf("config check of the sample, files absent: exit %d, %q; want 1 and %q", code, errs, want)
 	}
 }
 

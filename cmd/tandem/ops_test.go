@@ -97,6 +97,12 @@ func TestOpsPair(t *testing.T) {
 	pri := startLoServer(t, "primary", pairConfig("primary", link, tlsDir))
 	pri.waitState(t, "pair-a", "normal", 20*time.Second)
 	sec.waitState(t, "pair-a", "normal", 20*time.Second)
+	// config check opens the TLS files as the server did.
+	for _, s := range []*loServer{pri, sec} {
+		if out := mustRun(t, "config", "check", filepath.Join(s.dir, "tandem.yaml")); !strings.Contains(out, ": ok (1 subnets, 1 relationships)") {
+			t.Errorf("tandem config check of the %s's config: %q", s.name, out)
+		}
+	}
 
 	t.Run("metrics under load", func(t *testing.T) { opsMetricsUnderLoad(t, pri, sec) })
 	t.Run("control API", func(t *testing.T) { opsControlAPI(t, pri) })
