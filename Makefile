@@ -23,7 +23,7 @@ TESTTIMEOUT ?= 20m
 RACE_PKGS  ?= ./engine/... ./journal/... ./netio/... ./replicate/...
 
 # tool → Debian package, for what the tests need.
-DEB_TOOLS := dhclient:isc-dhcp-client perfdhcp:kea-admin kea-dhcp6:kea-dhcp6-server ip:iproute2 curl:curl tcpdump:tcpdump nft:nftables
+DEB_TOOLS := dhclient:isc-dhcp-client perfdhcp:kea-admin kea-dhcp6:kea-dhcp6-server ip:iproute2 curl:curl tcpdump:tcpdump nft:nftables openssl:openssl
 
 .PHONY: all build run deps test bench bench-suite lint fuzz clean
 

@@ -88,13 +88,13 @@ func (e *Engine) mapFor(k Kind) *leaseTable {
 }
 
 // account adds (sign=+1) or removes (-1) a record's share of the digest and
-// of the active counts.
+// of the counts by kind and status.
 func (e *Engine) account(l *Lease, sign int) {
 	// Rehashed rather than cached: 8 bytes per lease at 10M leases cost
 	// more than one more hash per change.
 	e.digest += uint64(sign) * bindingHash(&l.Binding)
-	if l.Status == StatusActive {
-		e.counts[l.Kind] += sign
+	if int(l.Kind) < len(e.counts) {
+		e.counts[l.Kind][statusIndex(l.Status)] += sign
 	}
 	e.splitAccount(l, sign)
 }

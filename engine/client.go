@@ -72,7 +72,7 @@ func (e *Engine) client(in *Input) {
 			// "... and no other options" (§18.3.2, §18.3.4, §18.3.7,
 			// §18.3.8): not even the stateless ones the ORO asks for.
 			b, r := e.begin(in, wire.Reply)
-			b = wire.AppendStatus(b, wire.StatusUseMulticast, "use multicast")
+			b = e.appendStatus(b, wire.StatusUseMulticast, "use multicast")
 			e.close(in, b, r)
 			return
 		}
@@ -100,6 +100,14 @@ func (e *Engine) client(in *Input) {
 }
 
 func (e *Engine) drop(r DropReason) { e.Counters.Dropped[r]++ }
+
+// appendStatus appends a Status Code option to a reply and counts it.
+func (e *Engine) appendStatus(b []byte, code uint16, msg string) []byte {
+	if int(code) < len(e.Counters.Status) {
+		e.Counters.Status[code]++
+	}
+	return wire.AppendStatus(b, code, msg)
+}
 
 // relayStarts remembers where each RELAY_MSG option began while a reply is
 // being wrapped, so the lengths can be patched innermost first.
@@ -257,7 +265,7 @@ func (e *Engine) assign(b []byte, in *Input, sn int, k Kind, commit bool, why Ca
 			// link ..., the server MUST return the IA to the client with
 			// a Status Code option with the value NotOnLink."
 			b, start = wire.BeginIA(b, code, ia.IAID, 0, 0)
-			b = wire.AppendStatus(b, wire.StatusNotOnLink, "address not on link")
+			b = e.appendStatus(b, wire.StatusNotOnLink, "address not on link")
 			b = wire.EndOption(b, start)
 			continue
 		}
@@ -272,7 +280,7 @@ func (e *Engine) assign(b []byte, in *Input, sn int, k Kind, commit bool, why Ca
 		}
 		if !ok {
 			b, start = wire.BeginIA(b, code, ia.IAID, 0, 0)
-			b = wire.AppendStatus(b, none, "no resources available")
+			b = e.appendStatus(b, none, "no resources available")
 			b = wire.EndOption(b, start)
 			continue
 		}
@@ -315,7 +323,7 @@ func (e *Engine) solicit(in *Input, sn int) {
 		if m.NumIANA == 0 {
 			_, none = iaCode(KindPD)
 		}
-		b = wire.AppendStatus(b, none, "no resources available")
+		b = e.appendStatus(b, none, "no resources available")
 	}
 	e.finish(in, b, rs)
 }
@@ -325,7 +333,7 @@ func (e *Engine) iaTA(b []byte, m *wire.Message) []byte {
 	for i := 0; i < m.NumIATA; i++ {
 		var start int
 		b, start = wire.BeginIA(b, wire.OptIATA, m.IATA[i].IAID, 0, 0)
-		b = wire.AppendStatus(b, wire.StatusNoAddrsAvail, "no temporary addresses")
+		b = e.appendStatus(b, wire.StatusNoAddrsAvail, "no temporary addresses")
 		b = wire.EndOption(b, start)
 	}
 	return b
@@ -375,7 +383,7 @@ func (e *Engine) extend(b []byte, in *Input, sn int, k Kind, why Cause) []byte {
 		if !ok {
 			if why == CauseRenew || !e.listsForeign(sn, k, ia) {
 				b, start = wire.BeginIA(b, code, ia.IAID, 0, 0)
-				b = wire.AppendStatus(b, wire.StatusNoBinding, "no binding for this IA")
+				b = e.appendStatus(b, wire.StatusNoBinding, "no binding for this IA")
 				b = wire.EndOption(b, start)
 				continue
 			}
@@ -466,7 +474,7 @@ func (e *Engine) decline(in *Input, sn int) {
 func (e *Engine) endBindings(in *Input, sn int, to Status, why Cause) {
 	m := &in.Pkt.Msg
 	b, rs := e.begin(in, wire.Reply)
-	b = wire.AppendStatus(b, wire.StatusSuccess, "done")
+	b = e.appendStatus(b, wire.StatusSuccess, "done")
 	for _, k := range [2]Kind{KindNA, KindPD} {
 		ias := m.IANA[:m.NumIANA]
 		if k == KindPD {
@@ -482,7 +490,7 @@ func (e *Engine) endBindings(in *Input, sn int, to Status, why Cause) {
 			if l == nil || l.Status != StatusActive {
 				var start int
 				b, start = wire.BeginIA(b, code, ia.IAID, 0, 0)
-				b = wire.AppendStatus(b, wire.StatusNoBinding, "no binding for this IA")
+				b = e.appendStatus(b, wire.StatusNoBinding, "no binding for this IA")
 				b = wire.EndOption(b, start)
 				continue
 			}
@@ -540,9 +548,9 @@ func (e *Engine) confirm(in *Input, sn int) {
 	}
 	b, rs := e.begin(in, wire.Reply)
 	if onLink {
-		b = wire.AppendStatus(b, wire.StatusSuccess, "all addresses on link")
+		b = e.appendStatus(b, wire.StatusSuccess, "all addresses on link")
 	} else {
-		b = wire.AppendStatus(b, wire.StatusNotOnLink, "not on link")
+		b = e.appendStatus(b, wire.StatusNotOnLink, "not on link")
 	}
 	e.finish(in, b, rs)
 }

@@ -138,6 +138,26 @@ type Counters struct {
 	Rx      [16]uint64 // requests by message type
 	Tx      [16]uint64 // replies by message type
 	Dropped [dropReasons]uint64
+	// Status counts the Status Code options put in replies, by code
+	// (RFC 8415 §21.13, StatusSuccess to StatusNoPrefixAvail): per IA
+	// (NoAddrsAvail, NoBinding, ...) or per message (UseMulticast, a
+	// RELEASE's Success). An IA granted its resources carries none.
+	Status [NumStatusCodes]uint64
+}
+
+// NumStatusCodes is how many client status codes Counters.Status counts.
+const NumStatusCodes = 7
+
+var statusCodeNames = [NumStatusCodes]string{"success", "unspec-fail", "no-addrs-avail", "no-binding",
+	"not-on-link", "use-multicast", "no-prefix-avail"}
+
+// StatusCodeName is a client status code's name as the metrics label it
+// ("no-addrs-avail"), "" beyond NumStatusCodes.
+func StatusCodeName(code int) string {
+	if code < 0 || code >= NumStatusCodes {
+		return ""
+	}
+	return statusCodeNames[code]
 }
 
 // DropReason says why a decoded request got no answer.
@@ -171,7 +191,7 @@ type Engine struct {
 	clients clientTable // chains of leases by client IA (kind, DUID, IAID)
 	exp     expiryHeap
 	digest  uint64
-	counts  [3]int // leases by kind that are ACTIVE
+	counts  [3][NumStatuses]int // records by kind and status (Apply keeps them)
 
 	rd        Ready
 	out       []byte // arena the replies are encoded into
@@ -289,7 +309,20 @@ func (e *Engine) emit(ev Event) {
 func (e *Engine) Digest() uint64 { return e.digest }
 
 // Active returns the number of ACTIVE address and prefix leases.
-func (e *Engine) Active() (na, pd int) { return e.counts[KindNA], e.counts[KindPD] }
+func (e *Engine) Active() (na, pd int) {
+	return e.counts[KindNA][StatusActive], e.counts[KindPD][StatusActive]
+}
+
+// Counts returns how many records of kind k are in each status, indexed by
+// Status (index 0 counts values this version does not know). Apply keeps
+// the counts, so reading them costs nothing however many records there
+// are: a metrics scrape needs no scan.
+func (e *Engine) Counts(k Kind) [NumStatuses]int {
+	if int(k) >= len(e.counts) {
+		return [NumStatuses]int{}
+	}
+	return e.counts[k]
+}
 
 // Len returns the number of lease records held, in any status.
 func (e *Engine) Len() int { return e.na.len() + e.pd.len() }

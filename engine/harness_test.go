@@ -614,7 +614,7 @@ func formatLeases(e *Engine) string {
 func checkInvariants(t testing.TB, e *Engine) {
 	t.Helper()
 	var digest uint64
-	var counts [3]int
+	var counts [3][NumStatuses]int
 	inHeap := 0
 	all := map[*Lease]bool{}
 	inIndex := map[*Lease]bool{}
@@ -626,9 +626,7 @@ func checkInvariants(t testing.TB, e *Engine) {
 				t.Fatalf("record %v filed under %v %v", formatBinding(&l.Binding), k, a)
 			}
 			digest += bindingHash(&l.Binding) // a record changed behind account's back shows below
-			if l.Status == StatusActive {
-				counts[k]++
-			}
+			counts[k][statusIndex(l.Status)]++
 			if l.heapIdx < 0 || int(l.heapIdx) >= e.exp.len() || e.exp.items[l.heapIdx] != l {
 				t.Fatalf("record %v not in the expiry heap", formatBinding(&l.Binding))
 			}
@@ -652,7 +650,7 @@ func checkInvariants(t testing.TB, e *Engine) {
 		t.Fatalf("digest %x, records sum to %x", e.digest, digest)
 	}
 	if counts != e.counts {
-		t.Fatalf("active counts %v, records say %v", e.counts, counts)
+		t.Fatalf("counts by kind and status %v, records say %v", e.counts, counts)
 	}
 	if inHeap != e.exp.len() {
 		t.Fatalf("heap holds %d items, %d records", e.exp.len(), inHeap)

@@ -44,6 +44,18 @@ var statusNames = [...]string{
 	StatusAbandoned: "abandoned", StatusReset: "reset",
 }
 
+// NumStatuses bounds the Status values Engine.Counts is indexed by.
+const NumStatuses = int(StatusReset) + 1
+
+// statusIndex is s's index in the counts: 0 for a value this version does
+// not know (a newer partner's, say).
+func statusIndex(s Status) int {
+	if int(s) < NumStatuses {
+		return int(s)
+	}
+	return 0
+}
+
 func (s Status) String() string {
 	if int(s) < len(statusNames) && statusNames[s] != "" {
 		return statusNames[s]

@@ -154,8 +154,8 @@ func journalHistory(args []string, stdout, stderr io.Writer) int {
 	prefix := fs.String("prefix", "", "a delegated `prefix`")
 	duid := fs.String("duid", "", "a client's `DUID` in hex (colons optional)")
 	asJSON := fs.Bool("json", false, "JSON lines, one event a line")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	n := 0
 	for _, s := range []string{*addr, *prefix, *duid} {
@@ -220,8 +220,8 @@ func journalWho(args []string, stdout, stderr io.Writer) int {
 	prefix := fs.String("prefix", "", "a delegated `prefix`")
 	at := fs.String("at", "", "the moment, RFC 3339 (`TIME`, e.g. 2026-03-03T10:00:00Z)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if *dir == "" || fs.NArg() != 0 || *at == "" {
 		fmt.Fprintln(stderr, "tandem journal who: --data-dir DIR, --addr A or --prefix P, and --at TIME are required")
@@ -288,8 +288,8 @@ func journalExport(args []string, stdout, stderr io.Writer) int {
 	fs, dir := journalFlags("export", stderr)
 	since := fs.String("since", "", "only events at or after `TIME` (RFC 3339)")
 	until := fs.String("until", "", "only events before `TIME` (RFC 3339)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if *dir == "" || fs.NArg() != 0 {
 		fmt.Fprintln(stderr, "tandem journal export: --data-dir DIR is required")
@@ -343,8 +343,8 @@ type statsJSON struct {
 func journalStats(args []string, stdout, stderr io.Writer) int {
 	fs, dir := journalFlags("stats", stderr)
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if *dir == "" || fs.NArg() != 0 {
 		fmt.Fprintln(stderr, "tandem journal stats: --data-dir DIR is required")
@@ -424,8 +424,8 @@ func printCounts(w io.Writer, title string, m map[string]uint64) {
 
 func journalReindex(args []string, stdout, stderr io.Writer) int {
 	fs, dir := journalFlags("reindex", stderr)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if *dir == "" || fs.NArg() != 0 {
 		fmt.Fprintln(stderr, "tandem journal reindex: --data-dir DIR is required")

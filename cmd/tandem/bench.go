@@ -53,6 +53,8 @@ DESCRIPTION
     whether it stayed far from being the bottleneck. Plain RFC 8415
     messages: it works against any DHCPv6 server.
 
+OPTIONS
+{{flags}}
 OUTPUT
     Exchanges started and completed, exchanges/s, the drop ratio (1 −
     completed/started: no answer within --timeout, or an answer without a
@@ -70,13 +72,14 @@ EXAMPLES
     tandem bench --server [::1]:5547 --rate 0 --duration 3s --json
     ip netns exec cli tandem bench --interface veth0 --rate 5000 --ia na
 
-FLAGS
+EXIT STATUS
+    0 the run finished (drops are results, not failures); 1 the run could
+    not be made (a socket, the interface); 2 bad usage.
 `
 
 func benchMain(args []string) int {
 	c := bench.DefaultConfig()
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(os.Stderr, benchUsage); fs.PrintDefaults() }
 	server := fs.String("server", c.Server.String(), "relayed: server `address:port` (port 547 when omitted)")
 	link := fs.String("link", c.Link.String(), "relayed: the relay link-address to claim")
 	fs.StringVar(&c.InterfaceID, "interface-id", "", "relayed: send this relay INTERFACE_ID option")
@@ -96,8 +99,8 @@ func benchMain(args []string) int {
 	fs.IntVar(&c.RampSteps, "ramp-steps", 4, "ramp: bisections after the first unclean stage (-1: none)")
 	fs.Float64Var(&c.MaxDrop, "max-drop", 0.01, "ramp: a stage is clean below this drop ratio")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parsePage(fs, benchUsage, args, os.Stdout, os.Stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "tandem bench: unexpected argument %q\n", fs.Arg(0))

@@ -401,7 +401,8 @@ func (d *demo) story(ctx context.Context) error {
 		ps, err1 := d.prim.status()
 		ss, err2 := d.sec.status()
 		pr, sr := relOf(ps), relOf(ss)
-		if err1 == nil && err2 == nil && pr.Unacked == 0 && sr.Unacked == 0 && ps.Leases == ss.Leases {
+		if err1 == nil && err2 == nil && pr.Unacked == 0 && sr.Unacked == 0 &&
+			ps.Leases.NAActive == ss.Leases.NAActive && ps.Leases.PDActive == ss.Leases.PDActive {
 			d.agree = fmt.Sprintf("%d addresses and %d prefixes active on both", ps.Leases.NAActive, ps.Leases.PDActive)
 			p.say("the pair agrees: %s", d.agree)
 			break

@@ -1086,6 +1086,35 @@ func runPerfdhcpLoad(t *testing.T, relayed bool) {
 	ls := s.leases(t, "")
 	na, pd := checkActiveLeases(t, s, ls)
 	t.Logf("server: %d leases listed, %d addresses and %d prefixes active, %d REPLYs received by perfdhcp", len(ls), na, pd, rr.received)
+
+	// The server's counters against perfdhcp's: it answered every message
+	// perfdhcp saw answered, and no more than perfdhcp sent.
+	body, hc, err := s.get("/metrics")
+	if err != nil || hc != 200 {
+		t.Fatalf("GET /metrics: %d %v", hc, err)
+	}
+	mf := parseMetrics(t, "tandem", body)
+	for _, x := range []struct {
+		metric, typ string
+		ps          *perfStats
+	}{
+		{"tandem_packets_received_total", "solicit", sa},
+		{"tandem_packets_sent_total", "advertise", sa},
+		{"tandem_packets_received_total", "request", rr},
+		{"tandem_packets_sent_total", "reply", rr},
+	} {
+		if v := mustSeries(t, mf, x.metric, "type", x.typ); v < float64(x.ps.received) || v > float64(x.ps.sent) {
+			t.Errorf("%s{type=%s} = %v, want between perfdhcp's %d answers received and %d sent", x.metric, x.typ, v, x.ps.received, x.ps.sent)
+		}
+	}
+	for _, x := range []struct {
+		kind string
+		want int
+	}{{"na", na}, {"pd", pd}} {
+		if v := mustSeries(t, mf, "tandem_leases", "kind", x.kind, "state", "active"); v != float64(x.want) {
+			t.Errorf("tandem_leases{kind=%s,state=active} = %v, GET /v1/leases lists %d", x.kind, v, x.want)
+		}
+	}
 	// perfdhcp draws its clients at random from 100000; ~rr.received
 	// exchanges give ≥ 80 % distinct clients. Each got an address and a
 	// prefix, so well over half of the REPLYs must have left an active lease.

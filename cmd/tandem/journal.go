@@ -80,6 +80,15 @@ DESCRIPTION
 
     history and who read the audit index that the server writes with
     every event, so they answer in milliseconds however long the journal.
+    Each tool has its own page: tandem journal CMD --help.
+
+OPTIONS
+    --data-dir DIR   the server's data-dir (every tool); the others are
+                     each tool's own (tandem journal CMD --help).
+
+EXAMPLES
+    tandem ctl checkpoint /tmp/ck && tandem journal verify --data-dir /tmp/ck
+    tandem journal who --data-dir /tmp/ck --addr 2001:db8:1::1000 --at 2026-03-03T10:00:00Z
 
 EXIT STATUS
     0 done; 1 the journal is damaged or cannot be read; 2 bad usage.
@@ -122,8 +131,6 @@ func runJournal(args []string, stdout, stderr io.Writer) int {
 // journalFlags is a FlagSet with the flags every journal tool takes.
 func journalFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet("journal "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, journalUsage+"\nFLAGS\n"); fs.PrintDefaults() }
 	dir := fs.String("data-dir", "", "the server's data `DIR` (the journal is DIR/journal)")
 	return fs, dir
 }
@@ -169,8 +176,8 @@ func journalReplay(args []string, stdout, stderr io.Writer) int {
 	fs, dir := journalFlags("replay", stderr)
 	fromStart := fs.Bool("from-start", false, "ignore snapshots: replay every event from sequence number 1")
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if *dir == "" || fs.NArg() != 0 {
 		fmt.Fprintln(stderr, "tandem journal replay: --data-dir DIR is required, and nothing else")
@@ -239,8 +246,8 @@ func journalReplay(args []string, stdout, stderr io.Writer) int {
 
 func journalVerify(args []string, stdout, stderr io.Writer) int {
 	fs, dir := journalFlags("verify", stderr)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if *dir == "" || fs.NArg() != 0 {
 		fmt.Fprintln(stderr, "tandem journal verify: --data-dir DIR is required, and nothing else")

@@ -50,12 +50,20 @@ PROFILING
         go tool pprof -top http://127.0.0.1:6060/debug/pprof/profile?seconds=10
     Off unless given.
 
-FLAGS
+OPTIONS
+{{flags}}
+EXAMPLES
+    tandem serve --config /etc/tandem/tandem.yaml
+    tandem serve --default --log-format console
+    tandem serve --config tandem.yaml --journal-batch 8192 --readers 4
+
+EXIT STATUS
+    0 stopped by SIGTERM or SIGINT; 1 a bad config, or the server could
+    not start (a socket, the data-dir, the control API); 2 bad usage.
 `
 
 func serveMain(args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(os.Stderr, serveUsage); fs.PrintDefaults() }
 	cfgPath := fs.String("config", "", "config `file` (YAML)")
 	useDefault := fs.Bool("default", false, "use the embedded default config")
 	logFormat := fs.String("log-format", "json", "log format: json or console")
@@ -69,8 +77,11 @@ func serveMain(args []string) int {
 	fs.Uint64Var(&o.SnapshotEvery, "snapshot-every", 100000, "journal events between snapshots, at least (and at least as many as the last snapshot held records, so their cost per event stays constant)")
 	fs.IntVar(&o.ReplBatch, "repl-batch", 0, "max partner messages (BNDUPDs, BNDREPLYs) per write syscall (0: all queued)")
 	fs.IntVar(&o.ReplMaxUnacked, "repl-max-unacked", 0, "MAX_UNACKED_BNDUPD window advertised to partners; overrides each relationship's max-unacked-bndupd (0: keep the config's)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parsePage(fs, serveUsage, args, os.Stdout, os.Stderr); !ok {
+		return code
+	}
+	if fs.NArg() != 0 {
+		return usageError(fs, serveUsage, "unexpected argument %q", fs.Arg(0))
 	}
 	var (
 		f   *config.File

@@ -230,6 +230,7 @@ subnets:
       - {duid: "00:01:00:01:aa:bb:cc:dd:ee:ff", prefix: "2001:db8:300::/56"}
       - {duid: "00:01:00:01:aa:bb:cc:dd:ee:00", address: "2001:db8:1:5::1"}
   - prefix: 2001:db8:2::/64
+    relationship: b
 relationships:
   - {name: b, role: secondary, listen: "[::]:647", mclt: 30s, pd-secondary-share: 0,
      tls: {cert: c.pem, key: k.pem, ca: ca.pem}, auto-partner-down: 1m, max-unacked-bndupd: 1}
@@ -421,6 +422,8 @@ func TestParseErrors(t *testing.T) {
 			`t.yaml:8: subnets[0].relationship: want a string, got a list`},
 		{"prefix in two relationships", head + "relationships:\n  - {name: a, role: secondary, listen: \"[::]:647\", peer: \"[2001:db8::1]:647\"}\n  - {name: b, role: secondary, listen: \"[::]:647\", peer: \"[2001:db8::3]:647\"}\nsubnets:\n  - {prefix: 2001:db8:1::/64, relationship: a}\n  - {prefix: 2001:db8:1::/48, relationship: b}\n",
 			`t.yaml:9: subnets[1]: 2001:db8:1::/48 overlaps subnets[0] (2001:db8:1::/64): a relayed request is matched to one subnet by its link-address, so subnets must not overlap`},
+		{"relationship serves no subnet", head + "subnets:\n  - prefix: 2001:db8:1::/64\n    relationship: a\nrelationships:\n  - {name: a, role: secondary, listen: \"[::]:647\"}\n  - name: b\n    role: primary\n    peer: \"[2001:db8::1]:647\"\n",
+			`t.yaml:9: relationships[1].name: relationship "b" serves no subnet: set relationship: b on the subnets it serves, or remove it`},
 		{"role missing", head + "relationships:\n  - name: a\n", `t.yaml:5: relationships[0].role: required: primary or secondary`},
 		{"role bad", head + "relationships:\n  - name: a\n    role: master\n", `t.yaml:6: relationships[0].role: invalid role "master": want primary or secondary`},
 		{"primary without peer", head + "relationships:\n  - name: a\n    role: primary\n    listen: \"[::]:647\"\n",

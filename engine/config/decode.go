@@ -26,6 +26,7 @@ type decoder struct {
 
 	interfaces []string // server.interfaces, for subnets[].interface
 	relNames   []string // relationships[].name in file order
+	relAt      []val    // relationships[].name settings, for errors about them
 	pools      []span   // address pools and pd-pools, which must not overlap
 	subnetSpan []span   // subnet prefixes, which must not overlap
 	reserved   []span   // reserved addresses and prefixes, which must not overlap

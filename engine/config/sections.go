@@ -63,6 +63,7 @@ func (d *decoder) top(root *yaml.Node) *File {
 		})
 	}
 	f.Engine.Subnets = d.subnets(top.get("subnets"))
+	d.relationshipsUsed(f.Relationships, f.Engine.Subnets)
 	d.overlap(d.subnetSpan, whySubnets)
 	d.overlap(d.pools, whyPools)
 	d.overlap(d.reserved, whyReserved)
@@ -322,11 +323,28 @@ func (d *decoder) relationships(v val) []Relationship {
 		}
 		out = append(out, r)
 		at = append(at, relVals{peer: pv, listen: lv, tls: tv})
+		d.relAt = append(d.relAt, nv)
 	}
 	if d.err == nil {
 		d.sharedListeners(out, at)
 	}
 	return out
+}
+
+// relationshipsUsed checks that every relationship serves a subnet: one
+// that none names would open a partner link and replicate nothing, which
+// is a subnet's relationship key forgotten far more often than intended.
+func (d *decoder) relationshipsUsed(rels []Relationship, subnets []engine.SubnetConfig) {
+	if d.err != nil {
+		return
+	}
+	for i, r := range rels {
+		if !slices.ContainsFunc(subnets, func(s engine.SubnetConfig) bool { return s.Relationship == r.Name }) {
+			nv := d.relAt[i]
+			d.failf(nv.line, nv.key, "relationship %q serves no subnet: set relationship: %s on the subnets it serves, or remove it", r.Name, r.Name)
+			return
+		}
+	}
 }
 
 // relVals are where a relationship's peer, listen and tls settings are,

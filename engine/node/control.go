@@ -31,6 +31,11 @@ type StatusJSON struct {
 	Leases        struct {
 		NAActive int64 `json:"na_active"`
 		PDActive int64 `json:"pd_active"`
+		// States counts the lease records by kind ("na", "pd") and binding
+		// status ("active", "expired", "free-backup", ...), as the
+		// tandem_leases metric does; statuses with no records are left
+		// out.
+		States map[string]map[string]int `json:"states"`
 	} `json:"leases"`
 	Journal struct {
 		Seq    uint64 `json:"seq"`
@@ -140,9 +145,19 @@ func (n *Node) Status() StatusJSON {
 	s.Server.DUID = FormatDUID(n.duid)
 	s.Server.UptimeS = n.Uptime().Seconds()
 	s.Relationships = []RelationshipJSON{}
-	if len(n.peers) > 0 {
-		n.Do(func(e *engine.Engine) { s.Relationships = n.relationshipsJSON(e) })
-	}
+	s.Leases.States = map[string]map[string]int{"na": {}, "pd": {}}
+	n.Do(func(e *engine.Engine) {
+		if len(n.peers) > 0 {
+			s.Relationships = n.relationshipsJSON(e)
+		}
+		for kind, k := range map[string]engine.Kind{"na": engine.KindNA, "pd": engine.KindPD} {
+			for st, v := range e.Counts(k) {
+				if v > 0 {
+					s.Leases.States[kind][engine.Status(st).String()] = v
+				}
+			}
+		}
+	})
 	s.Leases.NAActive = n.stats.NAActive.Load()
 	s.Leases.PDActive = n.stats.PDActive.Load()
 	s.Journal.Seq = n.stats.LastSeq.Load()
@@ -262,7 +277,11 @@ func (n *Node) handleCheckpoint(w http.ResponseWriter, r *http.Request) {
 func (n *Node) handlePartnerDown(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if err := n.PartnerDown(name); err != nil {
-		http.Error(w, err.Error(), http.StatusConflict)
+		code := http.StatusConflict // the endpoint's state does not allow it
+		if errors.Is(err, ErrNoRelationship) {
+			code = http.StatusNotFound
+		}
+		http.Error(w, err.Error(), code)
 		return
 	}
 	n.log.Warn("partner-down by administrator", zap.String("relationship", name))

@@ -276,6 +276,10 @@ func (n *Node) refreshLocalStates() {
 	}
 }
 
+// ErrNoRelationship is PartnerDown's error for a name the config does not
+// define (the control API answers 404).
+var ErrNoRelationship = errors.New("node: no relationship")
+
 // PartnerDown is `tandem ctl partner-down REL`: the administrator asserts
 // the partner is down (RFC 8156 §8.4).
 func (n *Node) PartnerDown(name string) error {
@@ -283,7 +287,7 @@ func (n *Node) PartnerDown(name string) error {
 	derr := n.Do(func(e *engine.Engine) {
 		rel := e.Relationship(name)
 		if rel < 0 {
-			err = fmt.Errorf("node: no relationship %q", name)
+			err = fmt.Errorf("%w %q", ErrNoRelationship, name)
 			return
 		}
 		err = e.Step(time.Now(), engine.Input{Kind: engine.InputAdminPartnerDown, Rel: rel})

@@ -115,9 +115,11 @@ var (
 	descPacketsRx      = desc("tandem_packets_received_total", "Decoded DHCPv6 messages handled, by message type (of the innermost message for relayed ones).", "type")
 	descPacketsTx      = desc("tandem_packets_sent_total", "DHCPv6 replies made, by message type.", "type")
 	descPacketsDropped = desc("tandem_packets_dropped_total", "Datagrams that got no answer, by reason (malformed: failed to decode; the others: the server's decision).", "reason")
+	descReplyStatus    = desc("tandem_reply_status_total", "Status Code options in replies, by status: per IA (no-addrs-avail, no-prefix-avail, no-binding, not-on-link) or per message (success of a RELEASE, use-multicast). An IA granted its resources carries none, so no-addrs-avail against tandem_packets_sent_total is the share of refusals.", "status")
 	descPeerUnhandled  = desc("tandem_partner_messages_unhandled_total", "Partner messages received and not handled.")
 	descLeasesActive   = desc("tandem_leases_active", "Leases in status active, by kind (na: addresses, pd: delegated prefixes).", "kind")
 	descLeaseRecords   = desc("tandem_lease_records", "Lease records held, in any status.")
+	descLeasesByState  = desc("tandem_leases", "Lease records by kind (na, pd) and binding status (RFC 8156: active, expired, released, free, free-backup, abandoned, ...).", "kind", "state")
 	descJournalSeq     = desc("tandem_journal_sequence", "Sequence number of the last durable journal event.")
 	descJournalCommits = desc("tandem_journal_commits_total", "Journal commits.")
 	descJournalEvents  = desc("tandem_journal_events_total", "Journal events committed.")
@@ -134,8 +136,8 @@ type collector struct{ n *Node }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descUptime, descDatagramsRx, descDatagramsTx, descSendErrors,
-		descPacketsRx, descPacketsTx, descPacketsDropped, descPeerUnhandled, descLeasesActive,
-		descLeaseRecords, descJournalSeq, descJournalCommits, descJournalEvents, descJournalErrors,
+		descPacketsRx, descPacketsTx, descPacketsDropped, descReplyStatus, descPeerUnhandled, descLeasesActive,
+		descLeaseRecords, descLeasesByState, descJournalSeq, descJournalCommits, descJournalEvents, descJournalErrors,
 		descFoState, descFoPartnerState, descFoCommOK, descFoUnacked, descFoSkew} {
 		ch <- d
 	}
@@ -158,6 +160,7 @@ type relSnapshot struct {
 type scrapeSnapshot struct {
 	counters engine.Counters
 	records  int
+	na, pd   [engine.NumStatuses]int
 	rels     []relSnapshot
 }
 
@@ -174,6 +177,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	live := n.Do(func(e *engine.Engine) {
 		snap.counters = e.Counters
 		snap.records = e.Len()
+		snap.na, snap.pd = e.Counts(engine.KindNA), e.Counts(engine.KindPD)
 		for _, p := range n.peers {
 			info, ok := e.Endpoint(p.rel)
 			if !ok {
@@ -207,6 +211,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		return // stopped: the engine's own figures are gone with the loop
 	}
 	gauge(descLeaseRecords, float64(snap.records))
+	for _, k := range []struct {
+		kind   string
+		counts *[engine.NumStatuses]int
+	}{{"na", &snap.na}, {"pd", &snap.pd}} {
+		for st, v := range k.counts {
+			// Every known status always has a series; values this
+			// version does not know appear when seen.
+			if st > 0 || v > 0 {
+				gauge(descLeasesByState, float64(v), k.kind, engine.Status(st).String())
+			}
+		}
+	}
 	var otherRx, otherTx uint64
 	for t := range snap.counters.Rx {
 		name := msgTypeLabel(wire.MsgType(t))
@@ -223,6 +239,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		if tx > 0 || wire.MsgType(t) == wire.Advertise || wire.MsgType(t) == wire.Reply {
 			counter(descPacketsTx, tx, name)
 		}
+	}
+	for code, v := range snap.counters.Status {
+		counter(descReplyStatus, v, engine.StatusCodeName(code))
 	}
 	if otherRx > 0 {
 		counter(descPacketsRx, otherRx, "unknown")

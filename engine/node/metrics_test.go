@@ -108,6 +108,31 @@ func TestMetricsUnderLoad(t *testing.T) {
 	if got, want := metricValue(t, mf, "tandem_leases_active", "kind", "pd"), float64(st.Leases.PDActive); got != want || want == 0 {
 		t.Errorf("tandem_leases_active{kind=pd} = %v, status pd_active = %v", got, want)
 	}
+	// Records by kind and status: active as tandem_leases_active, every
+	// status as /v1/status has it, and all of them adding up to the records.
+	var records float64
+	for _, m := range mf["tandem_leases"].Metric {
+		var kind, state string
+		for _, l := range m.Label {
+			switch l.GetName() {
+			case "kind":
+				kind = l.GetValue()
+			case "state":
+				state = l.GetValue()
+			}
+		}
+		v := m.Gauge.GetValue()
+		records += v
+		if want := float64(st.Leases.States[kind][state]); v != want {
+			t.Errorf("tandem_leases{kind=%s,state=%s} = %v, status says %v", kind, state, v, want)
+		}
+	}
+	if got := metricValue(t, mf, "tandem_lease_records"); got != records || got == 0 {
+		t.Errorf("tandem_leases sums to %v, tandem_lease_records = %v", records, got)
+	}
+	if got, want := metricValue(t, mf, "tandem_leases", "kind", "na", "state", "active"), float64(st.Leases.NAActive); got != want {
+		t.Errorf("tandem_leases{kind=na,state=active} = %v, status na_active = %v", got, want)
+	}
 	if got, want := metricValue(t, mf, "tandem_datagrams_received_total"), float64(st.Packets["received"]); got != want || want == 0 {
 		t.Errorf("tandem_datagrams_received_total = %v, status received = %v", got, want)
 	}
