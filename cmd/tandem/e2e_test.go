@@ -1348,21 +1348,39 @@ func TestRestartKeepsLeases(t *testing.T) {
 
 	ls := s.leases(t, "")
 	checkActiveLeases(t, s, ls)
+	lost, checked := checkRepliesHeld(t, replies, ls, func(r replyLease) string {
+		if r.ts.Before(killedAt) {
+			return "before the kill"
+		}
+		return "after the kill"
+	})
+	if lost > 0 {
+		t.Errorf("%d of %d replied leases are not held by their client after kill -9 and restart", lost, checked)
+	} else {
+		t.Logf("all %d replied leases are held by their clients after kill -9 and restart", checked)
+	}
+}
+
+// checkRepliesHeld checks that every lease a REPLY gave a client (seen on
+// the client's wire) is active in ls for that client (DUID and IAID). It
+// reports the first 20 that are not, with when(r) in the message, and
+// returns how many were not and how many distinct leases it checked.
+func checkRepliesHeld(t *testing.T, replies []replyLease, ls []apiLease, when func(replyLease) string) (lost, checked int) {
+	t.Helper()
 	held := map[string]apiLease{}
 	for _, l := range ls {
 		if l.Status == "active" {
 			held[l.Kind+" "+canon(l.Kind, l.resource())] = l
 		}
 	}
-	lost := 0
 	type key struct{ duid, kind, res string }
-	checked := map[key]bool{}
+	seen := map[key]bool{}
 	for _, r := range replies {
 		k := key{string(r.duid), r.kind, r.resource}
-		if checked[k] {
+		if seen[k] {
 			continue
 		}
-		checked[k] = true
+		seen[k] = true
 		l, ok := held[r.kind+" "+r.resource]
 		var why string
 		switch {
@@ -1381,19 +1399,11 @@ func TestRestartKeepsLeases(t *testing.T) {
 		}
 		lost++
 		if lost <= 20 {
-			when := "after"
-			if r.ts.Before(killedAt) {
-				when = "before"
-			}
-			t.Errorf("REPLY at %s (%s the kill) gave duid %s iaid %#x %s %s: %s",
-				r.ts.Format("15:04:05.000000"), when, formatDUID(r.duid), r.iaid, r.kind, r.resource, why)
+			t.Errorf("REPLY at %s (%s) gave duid %s iaid %#x %s %s: %s",
+				r.ts.Format("15:04:05.000000"), when(r), formatDUID(r.duid), r.iaid, r.kind, r.resource, why)
 		}
 	}
-	if lost > 0 {
-		t.Errorf("%d of %d replied leases are not held by their client after kill -9 and restart", lost, len(checked))
-	} else {
-		t.Logf("all %d replied leases are held by their clients after kill -9 and restart", len(checked))
-	}
+	return lost, len(seen)
 }
 
 // perfdhcpDrops logs a perfdhcp run, fails on an exit other than 0 (all
