@@ -1130,6 +1130,7 @@ type replyLease struct {
 	iaid     uint32
 	kind     string // na, pd
 	resource string // canonical address or prefix
+	valid    uint32 // valid lifetime, seconds
 }
 
 // readPcapReplies decodes a pcap file written by tcpdump (classic format,
@@ -1272,7 +1273,8 @@ func repliedLeases(ts time.Time, b []byte) []replyLease {
 		for _, a := range ia.Options.Addresses() {
 			if a.ValidLifetime > 0 {
 				ip, _ := netip.AddrFromSlice(a.IPv6Addr)
-				out = append(out, replyLease{ts, duid, binary.BigEndian.Uint32(ia.IaId[:]), "na", ip.Unmap().String()})
+				out = append(out, replyLease{ts, duid, binary.BigEndian.Uint32(ia.IaId[:]), "na", ip.Unmap().String(),
+					uint32(a.ValidLifetime / time.Second)})
 			}
 		}
 	}
@@ -1282,7 +1284,7 @@ func repliedLeases(ts time.Time, b []byte) []replyLease {
 				ip, _ := netip.AddrFromSlice(p.Prefix.IP)
 				ones, _ := p.Prefix.Mask.Size()
 				out = append(out, replyLease{ts, duid, binary.BigEndian.Uint32(ia.IaId[:]), "pd",
-					netip.PrefixFrom(ip.Unmap(), ones).Masked().String()})
+					netip.PrefixFrom(ip.Unmap(), ones).Masked().String(), uint32(p.ValidLifetime / time.Second)})
 			}
 		}
 	}
