@@ -245,3 +245,118 @@ func TestDiskFull(t *testing.T) {
 	t.Logf("FIGURE disk-full: tmpfs %d MiB, reserve %d MiB, perfdhcp -r %d: refused %d requests in 3 s full (0 replies), serving again %v after the filler was removed; %d replied leases checked, %d lost; journal verifies, replay digest = status",
 		fsSize>>20, st0.Journal.MinFreeBytes>>20, rate, refused, okAt.Sub(freed).Round(time.Millisecond), checked, lost)
 }
+
+// TestDiskFullNoReserve shows why the reserve exists: with it turned off
+// (--journal-min-free 1B) the load runs the journal's filesystem out of
+// space, Pebble's WAL write fails with ENOSPC and Pebble calls Fatalf
+// ("pebble: fatal commit error"), so the server exits. It must not have
+// answered with a lease it could not persist: after space returns, the
+// journal verifies and the restarted server holds every lease a client saw
+// in a REPLY.
+func TestDiskFullNoReserve(t *testing.T) {
+	requireE2E(t, "perfdhcp", "tcpdump")
+	tp := newTopo(t)
+	const fsSize = 64 << 20
+	data := filepath.Join(tp.dir, "data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tp.must("mount", "-t", "tmpfs", "-o", "size="+strconv.Itoa(fsSize), "tandem-diskfull", data)
+	t.Cleanup(func() {
+		if out, err := exec.Command(tool("umount"), data).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", data, err, out)
+		}
+	})
+	s := startTandem(t, tp, defaultLifetimes)
+	// 64 MiB is under the default reserve: the server starts refusing.
+	waitSpace(t, s, true, 3*time.Second)
+	if err := s.p.stop(syscall.SIGTERM, 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	s.flags = []string{"--journal-min-free", "1B"}
+	s.start(t)
+	waitSpace(t, s, false, 3*time.Second)
+
+	// Leave 3 MiB: the WAL runs out within seconds at this load.
+	filler := filepath.Join(data, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(data, &sfs); err != nil {
+		t.Fatal(err)
+	}
+	fill := int64(sfs.Bavail*uint64(sfs.Bsize)) - 3<<20
+	if err := unix.Fallocate(int(f.Fd()), 0, 0, fill); err != nil {
+		t.Fatalf("fallocate %d bytes: %v", fill, err)
+	}
+	f.Close()
+
+	pcap := filepath.Join(tp.dir, "enospc.pcap")
+	td := tp.start(tp.cli, "tcpdump", 2*time.Minute, "tcpdump", "-i", cliIf, "-n", "-U", "-B", "16384", "-s", "0",
+		"-Z", "root", "-w", pcap, "udp port 546 or udp port 547")
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(td.log(), "listening on") {
+		if td.exited() || time.Now().After(deadline) {
+			t.Fatalf("tcpdump did not start: %v\n%s", td.err, td.log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	const rate = 1500
+	args := []string{"-6", "-A", "1", "-r", strconv.Itoa(rate), "-p", "40", "-R", "1000000",
+		"-W", "500000", "-e", "address-and-prefix", "-l", cliIf, srvAddr}
+	loadAt := time.Now()
+	perf := tp.start(tp.cli, "perfdhcp", time.Minute, "perfdhcp", args...)
+	exitErr, exited := s.p.wait(35 * time.Second)
+	if !exited {
+		var st diskStatus
+		s.getJSON(t, "/v1/status", &st)
+		t.Fatalf("35 s of load with 3 MiB free and no reserve: the server is still up (journal %+v)", st.Journal)
+	}
+	died := time.Since(loadAt)
+	_ = perf.stop(syscall.SIGINT, 10*time.Second)
+	time.Sleep(200 * time.Millisecond)
+	if err := td.stop(syscall.SIGINT, 10*time.Second); err != nil {
+		t.Logf("tcpdump: %v", err)
+	}
+	log := s.p.log()
+	if exitErr == nil {
+		t.Errorf("the server exited 0 on a full disk")
+	}
+	// Seen: "pebble: fatal commit error: write …/000011.log: no space left
+	// on device" (the WAL). A MANIFEST write that fails first is fatal too.
+	if !strings.Contains(log, "pebble: fatal") || !strings.Contains(log, "no space left on device") {
+		t.Errorf("the server's log does not show Pebble's fatal error on ENOSPC:\n%s", tail(log, 30))
+	}
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "pebble: fatal") {
+			t.Logf("server died %v into the load (%v): %s", died.Round(time.Millisecond), exitErr, strings.TrimSpace(line))
+			break
+		}
+	}
+
+	// Space returns; what the dead server left must hold every lease a
+	// client was told about.
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	jc := offlineJournal(t, s.dataDir)
+	s.start(t)
+	var st diskStatus
+	s.getJSON(t, "/v1/status", &st)
+	if st.Journal.Seq != jc.lastSeq || st.Journal.Digest != jc.digest {
+		t.Errorf("restarted server: seq %d digest %s; offline replay: seq %d digest %s", st.Journal.Seq, st.Journal.Digest, jc.lastSeq, jc.digest)
+	}
+	replies, packets, err := readPcapReplies(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls := s.leases(t, "")
+	lost, checked := checkRepliesHeld(t, replies, ls, func(replyLease) string { return "before ENOSPC" })
+	t.Logf("FIGURE disk-full without reserve: tmpfs %d MiB, 3 MiB left, perfdhcp -r %d: Pebble's WAL hit ENOSPC %v into the load at journal seq %d and the server exited (pebble: fatal); pcap %d packets, %d replied leases, %d lost; journal verifies",
+		fsSize>>20, rate, died.Round(time.Millisecond), jc.lastSeq, packets, checked, lost)
+	if checked == 0 {
+		t.Errorf("no lease was replied before the disk filled")
+	}
+}

@@ -420,6 +420,7 @@ type tandemServer struct {
 	dataDir string
 	p       *proc
 	starts  int
+	flags   []string // extra `tandem serve` flags for the next start
 }
 
 // startTandem writes the config, starts `tandem serve` in the server
@@ -456,7 +457,7 @@ func (s *tandemServer) start(t *testing.T) {
 	t.Helper()
 	s.starts++
 	s.p = s.tp.start(s.tp.srv, fmt.Sprintf("tandem%d", s.starts), 15*time.Minute,
-		e2eBin, "serve", "--config", s.cfgPath, "--log-format", "console")
+		e2eBin, append([]string{"serve", "--config", s.cfgPath, "--log-format", "console"}, s.flags...)...)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if s.p.exited() {
