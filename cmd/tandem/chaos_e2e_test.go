@@ -10,6 +10,8 @@ package main
 //     while, restart it on its data dir;
 //   - wipe: kill -9 one side and restart it with an empty data dir (it
 //     recovers through RECOVER, UPDREQALL and RECOVER-WAIT, MCLT long);
+//   - partition-kill: cut the link, kill -9 one side and restart it while
+//     the link is still cut (it comes up without its partner), then heal;
 //
 // and waits for both to be NORMAL again, logging each cycle's timings. At
 // the end, with the load stopped: both NORMAL, nothing active for two
@@ -38,7 +40,7 @@ const chaosMCLT = 30 * time.Second
 
 // chaosCycle is one step of the script.
 type chaosCycle struct {
-	action  string // partition, kill, wipe
+	action  string // partition, kill, wipe, partition-kill
 	primary bool   // which side (kill, wipe)
 	hold    time.Duration
 }
@@ -53,13 +55,16 @@ func (c chaosCycle) String() string {
 		return fmt.Sprintf("partition for %v", c.hold.Round(time.Millisecond))
 	case "kill":
 		return fmt.Sprintf("kill -9 the %s, down %v", side, c.hold.Round(time.Millisecond))
+	case "partition-kill":
+		return fmt.Sprintf("partition, kill -9 the %s, restart it, heal after %v", side, c.hold.Round(time.Millisecond))
 	default:
 		return fmt.Sprintf("kill -9 the %s, wipe its data dir, restart after %v", side, c.hold.Round(time.Millisecond))
 	}
 }
 
 // chaosScript draws 10 cycles: 3 partitions, 2 kills of each side, one wipe
-// of a random side, and 2 more partitions or kills, in random order.
+// of a random side, one kill of a random side during a partition, and one
+// more partition or kill, in random order.
 func chaosScript(rng *rand.Rand) []chaosCycle {
 	var cs []chaosCycle
 	add := func(action string, primary bool) {
@@ -67,6 +72,8 @@ func chaosScript(rng *rand.Rand) []chaosCycle {
 		switch action {
 		case "partition":
 			c.hold = time.Second + time.Duration(rng.Int63n(int64(5*time.Second)))
+		case "partition-kill":
+			c.hold = 3*time.Second + time.Duration(rng.Int63n(int64(3*time.Second)))
 		case "kill":
 			c.hold = 200*time.Millisecond + time.Duration(rng.Int63n(int64(3*time.Second)))
 		case "wipe":
@@ -81,12 +88,11 @@ func chaosScript(rng *rand.Rand) []chaosCycle {
 		add("kill", i%2 == 0)
 	}
 	add("wipe", rng.Intn(2) == 0)
-	for i := 0; i < 2; i++ {
-		if rng.Intn(2) == 0 {
-			add("partition", false)
-		} else {
-			add("kill", rng.Intn(2) == 0)
-		}
+	add("partition-kill", rng.Intn(2) == 0)
+	if rng.Intn(2) == 0 {
+		add("partition", false)
+	} else {
+		add("kill", rng.Intn(2) == 0)
 	}
 	rng.Shuffle(len(cs), func(i, j int) { cs[i], cs[j] = cs[j], cs[i] })
 	return cs
@@ -165,6 +171,19 @@ func TestFailoverChaos(t *testing.T) {
 			time.Sleep(c.hold)
 			pr, sr := foGetStatus(t, fp.prim).Relationships[0], foGetStatus(t, fp.sec).Relationships[0]
 			detail = fmt.Sprintf("before the heal: primary %s, secondary %s", pr.State, sr.State)
+			foNft(t, secTp, secTp.srv, "delete table inet tfopart\n")
+			partitioned = false
+		case "partition-kill":
+			foNft(t, secTp, secTp.srv, foCutRules)
+			partitioned = true
+			time.Sleep(c.hold / 3)
+			s.kill9(t)
+			time.Sleep(c.hold / 3)
+			s.start(t)
+			restarted := time.Now()
+			time.Sleep(c.hold / 3)
+			r := foGetStatus(t, s).Relationships[0]
+			detail = fmt.Sprintf("restarted side %v after its restart (partitioned): %s", time.Since(restarted).Round(time.Millisecond), r.State)
 			foNft(t, secTp, secTp.srv, "delete table inet tfopart\n")
 			partitioned = false
 		case "kill", "wipe":
