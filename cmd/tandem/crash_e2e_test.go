@@ -121,8 +121,8 @@ func TestCrashRounds(t *testing.T) {
 	start := up
 	lostTotal := 0
 	for i := 1; i <= crashRounds; i++ {
-		// Kill at a random moment 0.3–2.3 s into the round.
-		time.Sleep(300*time.Millisecond + time.Duration(rng.Int63n(int64(2*time.Second))))
+		// Kill at a random moment 0.5–2.5 s into the round.
+		time.Sleep(500*time.Millisecond + time.Duration(rng.Int63n(int64(2*time.Second))))
 		if perf.exited() {
 			t.Fatalf("perfdhcp exited early: %v\n%s", perf.err, tail(perf.log(), 20))
 		}

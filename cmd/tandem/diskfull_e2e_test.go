@@ -210,14 +210,14 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	// On the wire: no REPLY while the disk was full (a batch stepped just
-	// before the check may still be answered: 200 ms of grace), REPLYs
+	// before the check may still be answered: 500 ms of grace), REPLYs
 	// before and after.
 	var before, during, after int
 	for _, r := range replies {
 		switch {
 		case r.ts.Before(filled):
 			before++
-		case r.ts.After(lowAt.Add(200*time.Millisecond)) && r.ts.Before(lowEnd):
+		case r.ts.After(lowAt.Add(500*time.Millisecond)) && r.ts.Before(lowEnd):
 			during++
 			if during <= 5 {
 				t.Errorf("REPLY at %s with the disk full (low from %s): %s %s", r.ts.Format("15:04:05.000"), lowAt.Format("15:04:05.000"), r.kind, r.resource)
