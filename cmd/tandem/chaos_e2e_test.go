@@ -136,9 +136,11 @@ func TestFailoverChaos(t *testing.T) {
 		"-e", "address-and-prefix", "-b", "mac=00:0c:0d:00:00:00", "-l", foBridge}
 	perfNew := fp.cli.start(fp.cli.cli, "perfdhcp-new", 7*time.Minute, "perfdhcp", argsNew...)
 
-	// Warm-up: clients bind, the pair replicates; then the load goes on
-	// while the script runs.
-	time.Sleep(15 * time.Second)
+	// Warm-up: clients bind, the pair replicates, and every renewing
+	// client comes back once (20 s), so that its lease is no longer the
+	// MCLT-capped first one (30 s: an outage of a few seconds would let it
+	// lapse); then the load goes on while the script runs.
+	time.Sleep(25 * time.Second)
 	fp.waitStates(t, 10*time.Second, "normal", "normal")
 	chaosStart := time.Now()
 	pl0, sl0 := fp.prim.leases(t, ""), fp.sec.leases(t, "")
@@ -305,6 +307,13 @@ func TestFailoverChaos(t *testing.T) {
 			lapsed++
 			if len(distinct) > 1 {
 				otherChanged++
+				if otherChanged <= 5 {
+					var list []string
+					for _, r := range rs {
+						list = append(list, fmt.Sprintf("%s %s (valid %ds)", r.ts.Format("15:04:05.000"), r.resource, r.valid))
+					}
+					t.Logf("lapsed, then given another resource: duid %s iaid %d %s: %s", formatDUID([]byte(k.duid)), k.iaid, k.kind, strings.Join(list, ", "))
+				}
 			}
 			continue
 		}
