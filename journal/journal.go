@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"go.uber.org/zap"
@@ -47,6 +48,9 @@ type Options struct {
 	// is not marked indexed. Only for measuring the index's cost: the
 	// audit tools then scan every event.
 	NoIndex bool
+	// MinFree is the free space (bytes) on the journal's filesystem below
+	// which SpaceLow reports true (space.go). Zero means DefaultMinFree.
+	MinFree uint64
 }
 
 // Journal is an open event log.
@@ -78,6 +82,12 @@ type Journal struct {
 	closed    atomic.Bool
 
 	snapMu sync.Mutex // serialises Snapshot
+
+	// SpaceLow's cache, owned by the Append goroutine.
+	spaceAt   time.Time
+	spaceLow  bool
+	spaceFree uint64
+	spaceErr  error
 }
 
 // Open opens (or, unless ReadOnly, creates) the journal in o.Dir. It refuses
@@ -94,6 +104,9 @@ func Open(o Options) (*Journal, error) {
 	}
 	if o.SnapshotEvery == 0 {
 		o.SnapshotEvery = DefaultSnapshotEvery
+	}
+	if o.MinFree == 0 {
+		o.MinFree = DefaultMinFree
 	}
 	db, err := pebble.Open(o.Dir, &pebble.Options{
 		FormatMajorVersion: formatMajorVersion,

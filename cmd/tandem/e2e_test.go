@@ -420,6 +420,7 @@ type tandemServer struct {
 	dataDir string
 	p       *proc
 	starts  int
+	flags   []string // extra `tandem serve` flags for the next start
 }
 
 // startTandem writes the config, starts `tandem serve` in the server
@@ -456,7 +457,7 @@ func (s *tandemServer) start(t *testing.T) {
 	t.Helper()
 	s.starts++
 	s.p = s.tp.start(s.tp.srv, fmt.Sprintf("tandem%d", s.starts), 15*time.Minute,
-		e2eBin, "serve", "--config", s.cfgPath, "--log-format", "console")
+		e2eBin, append([]string{"serve", "--config", s.cfgPath, "--log-format", "console"}, s.flags...)...)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if s.p.exited() {
@@ -1159,6 +1160,7 @@ type replyLease struct {
 	iaid     uint32
 	kind     string // na, pd
 	resource string // canonical address or prefix
+	valid    uint32 // valid lifetime, seconds
 }
 
 // readPcapReplies decodes a pcap file written by tcpdump (classic format,
@@ -1301,7 +1303,8 @@ func repliedLeases(ts time.Time, b []byte) []replyLease {
 		for _, a := range ia.Options.Addresses() {
 			if a.ValidLifetime > 0 {
 				ip, _ := netip.AddrFromSlice(a.IPv6Addr)
-				out = append(out, replyLease{ts, duid, binary.BigEndian.Uint32(ia.IaId[:]), "na", ip.Unmap().String()})
+				out = append(out, replyLease{ts, duid, binary.BigEndian.Uint32(ia.IaId[:]), "na", ip.Unmap().String(),
+					uint32(a.ValidLifetime / time.Second)})
 			}
 		}
 	}
@@ -1311,7 +1314,7 @@ func repliedLeases(ts time.Time, b []byte) []replyLease {
 				ip, _ := netip.AddrFromSlice(p.Prefix.IP)
 				ones, _ := p.Prefix.Mask.Size()
 				out = append(out, replyLease{ts, duid, binary.BigEndian.Uint32(ia.IaId[:]), "pd",
-					netip.PrefixFrom(ip.Unmap(), ones).Masked().String()})
+					netip.PrefixFrom(ip.Unmap(), ones).Masked().String(), uint32(p.ValidLifetime / time.Second)})
 			}
 		}
 	}
@@ -1377,21 +1380,39 @@ func TestRestartKeepsLeases(t *testing.T) {
 
 	ls := s.leases(t, "")
 	checkActiveLeases(t, s, ls)
+	lost, checked := checkRepliesHeld(t, replies, ls, func(r replyLease) string {
+		if r.ts.Before(killedAt) {
+			return "before the kill"
+		}
+		return "after the kill"
+	})
+	if lost > 0 {
+		t.Errorf("%d of %d replied leases are not held by their client after kill -9 and restart", lost, checked)
+	} else {
+		t.Logf("all %d replied leases are held by their clients after kill -9 and restart", checked)
+	}
+}
+
+// checkRepliesHeld checks that every lease a REPLY gave a client (seen on
+// the client's wire) is active in ls for that client (DUID and IAID). It
+// reports the first 20 that are not, with when(r) in the message, and
+// returns how many were not and how many distinct leases it checked.
+func checkRepliesHeld(t *testing.T, replies []replyLease, ls []apiLease, when func(replyLease) string) (lost, checked int) {
+	t.Helper()
 	held := map[string]apiLease{}
 	for _, l := range ls {
 		if l.Status == "active" {
 			held[l.Kind+" "+canon(l.Kind, l.resource())] = l
 		}
 	}
-	lost := 0
 	type key struct{ duid, kind, res string }
-	checked := map[key]bool{}
+	seen := map[key]bool{}
 	for _, r := range replies {
 		k := key{string(r.duid), r.kind, r.resource}
-		if checked[k] {
+		if seen[k] {
 			continue
 		}
-		checked[k] = true
+		seen[k] = true
 		l, ok := held[r.kind+" "+r.resource]
 		var why string
 		switch {
@@ -1410,19 +1431,11 @@ func TestRestartKeepsLeases(t *testing.T) {
 		}
 		lost++
 		if lost <= 20 {
-			when := "after"
-			if r.ts.Before(killedAt) {
-				when = "before"
-			}
-			t.Errorf("REPLY at %s (%s the kill) gave duid %s iaid %#x %s %s: %s",
-				r.ts.Format("15:04:05.000000"), when, formatDUID(r.duid), r.iaid, r.kind, r.resource, why)
+			t.Errorf("REPLY at %s (%s) gave duid %s iaid %#x %s %s: %s",
+				r.ts.Format("15:04:05.000000"), when(r), formatDUID(r.duid), r.iaid, r.kind, r.resource, why)
 		}
 	}
-	if lost > 0 {
-		t.Errorf("%d of %d replied leases are not held by their client after kill -9 and restart", lost, len(checked))
-	} else {
-		t.Logf("all %d replied leases are held by their clients after kill -9 and restart", len(checked))
-	}
+	return lost, len(seen)
 }
 
 // perfdhcpDrops logs a perfdhcp run, fails on an exit other than 0 (all

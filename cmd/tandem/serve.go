@@ -43,6 +43,17 @@ TUNING
     messages one write carries and how many BNDUPDs the partner may have
     unacknowledged (MAX_UNACKED_BNDUPD) before it waits for BNDREPLYs.
 
+DISK SPACE
+    The journal keeps --journal-min-free of its filesystem free (default
+    128MiB: what its store may write at once, a memtable flush and a new
+    log, with a margin). Below it the server grants no new leases and
+    answers no client until space returns: it logs "journal space low"
+    at error level, /v1/status shows journal.space_low and journal.error,
+    and tandem_journal_space_low is 1; the refused requests are counted in
+    tandem_packets_dropped_total{reason="journal-full"}. Partner messages
+    and endpoint state changes still go to the journal from the reserve.
+    Serving resumes by itself when space is freed.
+
 PROFILING
     --pprof ADDR serves Go's net/http/pprof handlers under /debug/pprof/ on
     ADDR, which must be a loopback address (127.0.0.1:6060, [::1]:6060):
@@ -77,6 +88,7 @@ func serveMain(args []string) int {
 	fs.Uint64Var(&o.SnapshotEvery, "snapshot-every", 100000, "journal events between snapshots, at least (and at least as many as the last snapshot held records, so their cost per event stays constant)")
 	fs.IntVar(&o.ReplBatch, "repl-batch", 0, "max partner messages (BNDUPDs, BNDREPLYs) per write syscall (0: all queued)")
 	fs.IntVar(&o.ReplMaxUnacked, "repl-max-unacked", 0, "MAX_UNACKED_BNDUPD window advertised to partners; overrides each relationship's max-unacked-bndupd (0: keep the config's)")
+	fs.Var((*byteSize)(&o.JournalMinFree), "journal-min-free", "free `space` kept in reserve on the journal's filesystem (e.g. 128MiB, 1GiB); below it no new leases are granted (default 128MiB)")
 	if code, ok := parsePage(fs, serveUsage, args, os.Stdout, os.Stderr); !ok {
 		return code
 	}

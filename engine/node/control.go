@@ -40,6 +40,13 @@ type StatusJSON struct {
 	Journal struct {
 		Seq    uint64 `json:"seq"`
 		Digest string `json:"digest"`
+		// FreeBytes is the free space on the journal's filesystem at the
+		// last check; below MinFreeBytes the server grants nothing new
+		// (SpaceLow, with the reason in Error).
+		FreeBytes    uint64 `json:"free_bytes"`
+		MinFreeBytes uint64 `json:"min_free_bytes"`
+		SpaceLow     bool   `json:"space_low"`
+		Error        string `json:"error,omitempty"`
 	} `json:"journal"`
 	Packets map[string]uint64 `json:"packets"`
 }
@@ -162,13 +169,19 @@ func (n *Node) Status() StatusJSON {
 	s.Leases.PDActive = n.stats.PDActive.Load()
 	s.Journal.Seq = n.stats.LastSeq.Load()
 	s.Journal.Digest = fmt.Sprintf("%016x", n.stats.Digest.Load())
+	s.Journal.FreeBytes = n.stats.JournalFree.Load()
+	s.Journal.MinFreeBytes = n.jrn.MinFree()
+	if s.Journal.SpaceLow = n.stats.SpaceLow.Load(); s.Journal.SpaceLow {
+		s.Journal.Error = n.spaceError(s.Journal.FreeBytes)
+	}
 	s.Packets = map[string]uint64{
-		"received":          n.stats.Received.Load(),
-		"malformed":         n.stats.Malformed.Load(),
-		"replied":           n.stats.Replied.Load(),
-		"send_errors":       n.stats.SendErrors.Load(),
-		"commit_errors":     n.stats.CommitErrs.Load(),
-		"partner_unhandled": n.stats.PeerUnhandled.Load(),
+		"received":             n.stats.Received.Load(),
+		"malformed":            n.stats.Malformed.Load(),
+		"replied":              n.stats.Replied.Load(),
+		"send_errors":          n.stats.SendErrors.Load(),
+		"commit_errors":        n.stats.CommitErrs.Load(),
+		"partner_unhandled":    n.stats.PeerUnhandled.Load(),
+		"dropped_journal_full": n.stats.NoSpace.Load(),
 	}
 	for i := range n.stats.EngineDrops {
 		if i < engine.NumDropReasons {

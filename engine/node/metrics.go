@@ -124,6 +124,8 @@ var (
 	descJournalCommits = desc("tandem_journal_commits_total", "Journal commits.")
 	descJournalEvents  = desc("tandem_journal_events_total", "Journal events committed.")
 	descJournalErrors  = desc("tandem_journal_commit_errors_total", "Failed journal commits (their replies were withheld).")
+	descJournalFree    = desc("tandem_journal_free_bytes", "Free bytes on the journal's filesystem at the last check.")
+	descJournalLow     = desc("tandem_journal_space_low", "1 while the journal's free space is below its reserve (--journal-min-free): no new leases are granted.")
 	descFoState        = desc("tandem_failover_state", "Failover endpoint state: 1 for the current state, 0 for the others.", "relationship", "role", "state")
 	descFoPartnerState = desc("tandem_failover_partner_state", "Last state the partner announced: 1 for it, 0 for the others.", "relationship", "state")
 	descFoCommOK       = desc("tandem_failover_comm_ok", "1 while the partner link is up and the partner's STATE has arrived.", "relationship")
@@ -138,6 +140,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descUptime, descDatagramsRx, descDatagramsTx, descSendErrors,
 		descPacketsRx, descPacketsTx, descPacketsDropped, descReplyStatus, descPeerUnhandled, descLeasesActive,
 		descLeaseRecords, descLeasesByState, descJournalSeq, descJournalCommits, descJournalEvents, descJournalErrors,
+		descJournalFree, descJournalLow,
 		descFoState, descFoPartnerState, descFoCommOK, descFoUnacked, descFoSkew} {
 		ch <- d
 	}
@@ -204,6 +207,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descJournalCommits, st.Commits.Load())
 	counter(descJournalEvents, st.Events.Load())
 	counter(descJournalErrors, st.CommitErrs.Load())
+	gauge(descJournalFree, float64(st.JournalFree.Load()))
+	gauge(descJournalLow, b2f(st.SpaceLow.Load()))
+	counter(descPacketsDropped, st.NoSpace.Load(), "journal-full")
 	for _, p := range n.peers {
 		p.repl.lagHist.Collect(ch)
 	}

@@ -47,6 +47,10 @@ type Options struct {
 	// ReplMaxUnacked, when > 0, replaces every relationship's configured
 	// max-unacked-bndupd: the window we advertise to partners.
 	ReplMaxUnacked int
+	// JournalMinFree is the free space (bytes) the journal keeps in reserve
+	// on its filesystem: below it the server grants nothing new (space.go).
+	// 0: journal.DefaultMinFree.
+	JournalMinFree uint64
 }
 
 func (o *Options) defaults() {
@@ -106,6 +110,9 @@ type Stats struct {
 	PDActive    atomic.Int64
 	Digest      atomic.Uint64
 	EngineDrops [8]atomic.Uint64
+	NoSpace     atomic.Uint64 // client requests dropped while the journal was low on space
+	SpaceLow    atomic.Bool   // the journal's free space is below its reserve
+	JournalFree atomic.Uint64 // free bytes on the journal's filesystem, last check
 
 	PeerUnhandled atomic.Uint64 // partner messages not handled yet
 }
@@ -154,6 +161,7 @@ func Start(o Options) (*Node, error) {
 		Dir:           filepath.Join(f.Server.DataDir, "journal"),
 		Logger:        o.Logger.Named("journal"),
 		SnapshotEvery: o.SnapshotEvery,
+		MinFree:       o.JournalMinFree,
 	})
 	if err != nil {
 		return nil, err
@@ -179,6 +187,7 @@ func Start(o Options) (*Node, error) {
 		metrics:    newNodeMetrics(),
 	}
 	n.stats.LastSeq.Store(seq)
+	n.spaceOK(time.Now())
 	n.publish()
 	if err := n.listen(); err != nil {
 		n.closeSockets()
@@ -308,7 +317,7 @@ func (n *Node) loop() {
 	for {
 		select {
 		case b := <-n.batches:
-			held = n.stepBatch(b, held)
+			held = n.take(b, held)
 			// Group commit: take everything already waiting, up to the cap.
 			deadline := time.Time{}
 			if n.opts.JournalWait > 0 {
@@ -318,7 +327,7 @@ func (n *Node) loop() {
 			for len(n.eng.Ready().Events) < n.opts.JournalBatch {
 				select {
 				case b := <-n.batches:
-					held = n.stepBatch(b, held)
+					held = n.take(b, held)
 				default:
 					if deadline.IsZero() || !time.Now().Before(deadline) {
 						break drain
@@ -327,6 +336,7 @@ func (n *Node) loop() {
 				}
 			}
 		case now := <-tick.C:
+			n.spaceOK(now)
 			n.eng.Step(now, engine.Input{Kind: engine.InputTick})
 		case fn := <-n.calls:
 			fn(n.eng)
@@ -406,7 +416,8 @@ func (n *Node) flush(held []*rxBatch) []*rxBatch {
 			n.stats.LastSeq.Store(seq)
 			firstSeq = seq - uint64(len(rd.Events)) + 1
 			n.logEndpointStates(rd.Events)
-			if n.jrn.SnapshotDue() {
+			// A snapshot writes the whole state: not out of the reserve.
+			if n.jrn.SnapshotDue() && !n.stats.SpaceLow.Load() {
 				if err := n.jrn.Snapshot(n.eng, seq); err != nil {
 					n.log.Warn("snapshot", zap.Error(err))
 				}
