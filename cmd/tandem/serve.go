@@ -69,8 +69,9 @@ EXAMPLES
     tandem serve --config tandem.yaml --journal-batch 8192 --readers 4
 
 EXIT STATUS
-    0 stopped by SIGTERM or SIGINT; 1 a bad config, or the server could
-    not start (a socket, the data-dir, the control API); 2 bad usage.
+    0 stopped by SIGTERM or SIGINT; 1 a bad config, the server could not
+    start (a socket, the data-dir, the control API), or it stopped because
+    a journal commit failed (a restart replays the journal); 2 bad usage.
 `
 
 func serveMain(args []string) int {
@@ -148,7 +149,19 @@ func serveMain(args []string) int {
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	s := <-sig
+	var s os.Signal
+	select {
+	case s = <-sig:
+	case <-n.Done():
+		// The loop stopped itself: a journal commit failed, and serving
+		// on would answer from state the disk does not hold. Exit
+		// non-zero so a supervisor restarts it on what the journal has.
+		log.Error("serving stopped", zap.Error(n.Err()))
+		if err := n.Stop(); err != nil {
+			log.Error("stop", zap.Error(err))
+		}
+		return 1
+	}
 	log.Info("stopping", zap.String("signal", s.String()))
 	t0 := time.Now()
 	if err := n.Stop(); err != nil {

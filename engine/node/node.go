@@ -82,6 +82,9 @@ type Node struct {
 	calls   chan func(*engine.Engine)
 	stop    chan struct{}
 	done    chan struct{}
+	// failed is why the loop stopped by itself (a journal commit failed);
+	// written before done closes.
+	failed  error
 	readers sync.WaitGroup
 
 	controlAddr string
@@ -358,6 +361,9 @@ func (n *Node) loop() {
 			return
 		}
 		held = n.flush(held)
+		if n.failed != nil {
+			return
+		}
 	}
 }
 
@@ -406,8 +412,9 @@ func (n *Node) flush(held []*rxBatch) []*rxBatch {
 			// answer. The engine has applied the events, so its state now
 			// runs ahead of the disk; the safest course is to stop serving.
 			n.stats.CommitErrs.Add(1)
-			n.log.Error("journal commit failed: replies withheld", zap.Error(err), zap.Int("events", len(rd.Events)))
+			n.log.Error("journal commit failed: replies withheld, stopping", zap.Error(err), zap.Int("events", len(rd.Events)))
 			durable = false
+			n.failed = fmt.Errorf("journal commit failed (the lease state ran ahead of the disk; a restart replays the journal): %w", err)
 		} else {
 			n.metrics.commitSeconds.Observe(time.Since(t0).Seconds())
 			n.metrics.commitEvents.Observe(float64(len(rd.Events)))
@@ -502,6 +509,21 @@ func (n *Node) Do(fn func(*engine.Engine)) error {
 		return nil
 	case <-n.done:
 		return errors.New("node: stopped")
+	}
+}
+
+// Done is closed when the serving loop has stopped: after Stop, or by
+// itself when a journal commit failed (Err says why).
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// Err is why the serving loop stopped by itself, once Done is closed; nil
+// after a plain Stop.
+func (n *Node) Err() error {
+	select {
+	case <-n.done:
+		return n.failed
+	default:
+		return nil
 	}
 }
 

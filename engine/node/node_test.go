@@ -142,3 +142,38 @@ func getStatus(t *testing.T, n *Node) StatusJSON {
 	}
 	return s
 }
+
+// TestCommitFailureStopsServing: when a journal commit fails, the node
+// answers nothing that depended on it and stops its loop (Done, Err), so
+// that `tandem serve` exits and a restart replays what the disk holds,
+// instead of serving on from lease state the journal never got.
+func TestCommitFailureStopsServing(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	c := bench.DefaultConfig()
+	c.Server = n.ListenAddrs()[0]
+	c.Rate, c.Duration, c.Clients = 200, 500*time.Millisecond, 50
+	if res, err := bench.Run(c); err != nil || res.Completed == 0 {
+		t.Fatalf("load before the failure: %+v %v", res, err)
+	}
+	// The journal goes away under the loop: every Append now fails.
+	if err := n.Do(func(*engine.Engine) { n.jrn.Close() }); err != nil {
+		t.Fatal(err)
+	}
+	c.Duration, c.Clients = 300*time.Millisecond, 20
+	res, _ := bench.Run(c)
+	select {
+	case <-n.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the loop still runs 5 s after a failed commit")
+	}
+	if err := n.Err(); err == nil || !strings.Contains(err.Error(), "journal commit failed") {
+		t.Fatalf("Err() = %v, want the failed commit", err)
+	}
+	if res.Completed != 0 {
+		t.Fatalf("%d exchanges completed after the journal failed: replies left without being durable", res.Completed)
+	}
+	if st := n.Stats(); st.CommitErrs.Load() == 0 {
+		t.Fatal("commit error not counted")
+	}
+	_ = n.Stop() // the journal is already closed: ErrClosed
+}
