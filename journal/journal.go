@@ -77,7 +77,18 @@ type Journal struct {
 	snapCount atomic.Uint64
 	closed    atomic.Bool
 
-	snapMu sync.Mutex // serialises Snapshot
+	snapMu sync.Mutex // serialises Snapshot, and retention's snapshot bookkeeping
+	// pendingBase is the seq of the retention base a Retain run is
+	// writing (0: none); Snapshot spares it. Guarded by snapMu.
+	pendingBase uint64
+
+	// Retention (retention.go): the first retained event (1: nothing was
+	// removed), the horizon of the run that removed the rest, and the
+	// time of the last removed event.
+	first    atomic.Uint64
+	cutoff   atomic.Int64
+	baseTime atomic.Int64
+	retainMu sync.Mutex // one Retain at a time
 }
 
 // Open opens (or, unless ReadOnly, creates) the journal in o.Dir. It refuses
@@ -146,6 +157,7 @@ func (j *Journal) load() error {
 			return fmt.Errorf("journal: write format version: %w", err)
 		}
 		j.indexed = !j.opts.NoIndex
+		j.first.Store(1)
 		return nil
 	}
 	if f, n := binary.Uvarint(v); n != len(v) || f != storeFormat {
@@ -166,6 +178,18 @@ func (j *Journal) load() error {
 			return fmt.Errorf("%w: bad last-seq record", ErrUnknownFormat)
 		}
 		recorded = binary.BigEndian.Uint64(v)
+	}
+
+	// History before the retention horizon was removed on purpose; its
+	// state must survive as the base snapshot.
+	if err := j.loadRetain(); err != nil {
+		return err
+	}
+	if _, _, err := j.baseSnapshot(); err != nil {
+		return err
+	}
+	if first := j.first.Load(); first > recorded+1 {
+		return seqErr(recorded+1, fmt.Errorf("%w: retention removed up to %d, past the last recorded append", ErrMissingEvent, first-1))
 	}
 
 	snap, ok, err := j.newestSnapshot()
