@@ -53,6 +53,12 @@ const (
 	// enough that the serving loop's Append, which queues behind it in
 	// Pebble's commit pipeline, waits milliseconds, not seconds.
 	retainIndexBatch = 256 << 10
+	// retainPause is a rest after each index batch and each retainStride
+	// events read: a run is background work with no deadline, and on a
+	// small machine it otherwise competes with the serving loop for CPU
+	// and for Pebble's commit pipeline (BenchmarkRetain measures both).
+	retainPause  = 2 * time.Millisecond
+	retainStride = 16_384
 )
 
 // ErrBeforeHorizon: a question about a time before the retention horizon,
@@ -205,6 +211,9 @@ func (j *Journal) Retain(horizon int64) (RetainResult, error) {
 		}
 		state.Apply(*ev)
 		cut, cutTime = seq, ev.Time
+		if (seq-first)%retainStride == retainStride-1 {
+			time.Sleep(retainPause)
+		}
 		if ev.Kind != engine.EventLease && ev.Kind != engine.EventFree {
 			return nil
 		}
@@ -265,6 +274,7 @@ func (j *Journal) Retain(horizon int64) (RetainResult, error) {
 		if err := ib.Commit(pebble.NoSync); err != nil {
 			return res, fmt.Errorf("journal: retention index: %w", err)
 		}
+		time.Sleep(retainPause)
 	}
 	res = RetainResult{Removed: cut - first + 1, FirstSeq: cut + 1, More: cut == first+retainMaxEvents-1, Took: time.Since(t0)}
 	j.log.Info("retention", zap.Uint64("removed", res.Removed), zap.Uint64("first_seq", res.FirstSeq),

@@ -47,6 +47,12 @@ type Options struct {
 	// ReplMaxUnacked, when > 0, replaces every relationship's configured
 	// max-unacked-bndupd: the window we advertise to partners.
 	ReplMaxUnacked int
+	// JournalRetention, when > 0, replaces the config's
+	// server.journal-retention: journal history older than this is removed
+	// (retention.go).
+	JournalRetention time.Duration
+	// RetentionEvery is how often retention runs (0: DefaultRetentionEvery).
+	RetentionEvery time.Duration
 }
 
 func (o *Options) defaults() {
@@ -61,6 +67,12 @@ func (o *Options) defaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
+	}
+	if o.JournalRetention <= 0 && o.File != nil {
+		o.JournalRetention = o.File.Server.JournalRetention
+	}
+	if o.RetentionEvery <= 0 {
+		o.RetentionEvery = DefaultRetentionEvery
 	}
 }
 
@@ -90,6 +102,8 @@ type Node struct {
 	stats Stats
 	// metrics are what GET /metrics serves (metrics.go).
 	metrics *nodeMetrics
+
+	retention retention // journal retention runs (retention.go)
 }
 
 // Stats are running totals, safe to read from any goroutine.
@@ -328,6 +342,7 @@ func (n *Node) loop() {
 			}
 		case now := <-tick.C:
 			n.eng.Step(now, engine.Input{Kind: engine.InputTick})
+			n.maybeRetain(now)
 		case fn := <-n.calls:
 			fn(n.eng)
 		case pe := <-n.peerEvents:
@@ -498,8 +513,9 @@ func (n *Node) Do(fn func(*engine.Engine)) error {
 // journal.
 func (n *Node) Stop() error {
 	close(n.stop)
-	<-n.done       // the loop has committed and answered what it held
-	n.closePeers() // DISCONNECT with ServerShuttingDown
+	<-n.done              // the loop has committed and answered what it held
+	n.retention.wg.Wait() // a journal retention run has finished
+	n.closePeers()        // DISCONNECT with ServerShuttingDown
 	n.closeSockets()
 	n.readers.Wait()
 	return n.jrn.Close()
