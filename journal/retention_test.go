@@ -241,6 +241,30 @@ func TestRetentionDamage(t *testing.T) {
 	j.Close()
 	first := r.FirstSeq
 
+	// A run interrupted after its commit leaves index keys of removed
+	// events: readers skip them.
+	ev := evs[first-2] // event first-1, removed
+	res := Resource{Kind: ev.Binding.Kind, Prefix: ev.Binding.Prefix}
+	rawDB(t, dir, func(db *pebble.DB) {
+		b := db.NewBatch()
+		if _, err := indexEvent(b, nil, first-1, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Commit(pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+	})
+	j = openT(t, Options{Dir: dir, ReadOnly: true})
+	for _, s := range collect(t, func(fn func(uint64, *engine.Event) error) error { return j.History(res, fn) }) {
+		if s < first {
+			t.Fatalf("History returned removed event %d", s)
+		}
+	}
+	if h, err := j.Who(res, ev.Time); err != nil && !errors.Is(err, ErrBeforeHorizon) || err == nil && h.Seq == first-1 && !h.FromBase {
+		t.Fatalf("Who at a removed event's time: %+v, %v", h, err)
+	}
+	j.Close()
+
 	rawDB(t, dir, func(db *pebble.DB) {
 		if err := db.Delete(eventKey(first), pebble.Sync); err != nil {
 			t.Fatal(err)
