@@ -7,9 +7,11 @@ import (
 	"github.com/tandemdhcp/tandem/engine"
 )
 
-// Events calls fn for every durable event from sequence number from
-// (0 means 1; before the first retained event means that one) to LastSeq
-// as of the call, in order. ev is reused between
+// Events calls fn for every durable event from sequence number from to
+// LastSeq as of the call, in order. From 0 or 1 means from the first
+// retained event (1 unless retention removed the start of the log); any
+// other from before it is refused with ErrBeforeHorizon, so a reader
+// resuming from a cursor never skips events silently. ev is reused between
 // calls: it is valid only during the call (its strings may be kept). A gap
 // or an event that does not decode stops the walk with a *SeqError; an
 // error from fn stops it and is returned as is.
@@ -17,7 +19,11 @@ func (j *Journal) Events(from uint64, fn func(seq uint64, ev *engine.Event) erro
 	if j.closed.Load() {
 		return ErrClosed
 	}
-	from = max(from, j.first.Load())
+	if first := j.first.Load(); from <= 1 {
+		from = first
+	} else if from < first {
+		return fmt.Errorf("%w: events from %d: retention removed events 1..%d", ErrBeforeHorizon, from, first-1)
+	}
 	// A commit is readable before its sync returns; stop at the durable
 	// watermark so a reader never sees an event that may yet be lost.
 	last := j.last.Load()

@@ -71,6 +71,12 @@ func checkRetained(t *testing.T, j *Journal, live *engine.Engine, evs []engine.E
 		t.Fatalf("Events(1) after retention: %d events from %v, want %d from %d", len(seqs), seqs[:min(1, len(seqs))], len(evs)-int(first)+1, first)
 	}
 
+	if first > 2 {
+		if err := j.Events(first-1, func(uint64, *engine.Event) error { return nil }); !errors.Is(err, ErrBeforeHorizon) {
+			t.Fatalf("Events(%d) after retention: %v, want ErrBeforeHorizon", first-1, err)
+		}
+	}
+
 	// No index key names a removed event.
 	it, err := j.db.NewIter(&pebble.IterOptions{LowerBound: []byte{tagDUIDIndex}, UpperBound: []byte{tagResIndex + 1}})
 	if err != nil {
