@@ -52,7 +52,12 @@ DESCRIPTION
              and all decode, that every snapshot holds what its header says,
              and that replaying the events reproduces each snapshot's
              digest. It prints a report; on the first problem it names the
-             first bad sequence number and exits 1.
+             first bad sequence number and exits 1. After retention the log
+             legitimately starts after the retention base snapshot (the
+             report says which events were removed); a hole anywhere after
+             it is damage. tandem serve refuses to start on a journal whose
+             events after the newest snapshot are missing or undecodable,
+             with the same message.
 
     history  prints every event that touched the address (--addr), the
              delegated prefix (--prefix) or the client (--duid), oldest
