@@ -25,6 +25,9 @@
 //	|'m' | "format"                     | uvarint store format version (1) |
 //	|'m' | "index"                      | uvarint 1: the index is complete |
 //	|'m' | "last"                       | seq (8): the last seq appended   |
+//	|'m' | "retain"                     | first retained seq (8) | zv      |
+//	|    |                              | horizon | zv time of the last    |
+//	|    |                              | removed event (retention.go)     |
 //	+----+------------------------------+----------------------------------+
 //
 // Sequence numbers start at 1 and have no gaps; 0 means "before any event".
@@ -33,8 +36,12 @@
 // A snapshot "after seq S" is the complete lease state once events 1..S are
 // applied: its chunks are written first (without sync), then its header
 // with Sync, so a snapshot without a header is incomplete and ignored.
-// Older snapshots are deleted once a newer header is durable. Events are
-// kept (they are the audit history); retention is a separate policy.
+// Older snapshots are deleted once a newer header is durable, except the
+// retention base. Events are kept (they are the audit history) until
+// retention (retention.go) removes those older than a horizon: then
+// "m"+"retain" names the first retained seq F, the snapshot after F-1 (the
+// retention base) holds the state the removed events built, and the log
+// legitimately starts at F; a store without the record starts at 1.
 //
 // # Audit index
 //

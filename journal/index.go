@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -170,7 +171,7 @@ func (j *Journal) indexWalk(prefix []byte, fn func(seq uint64, ev *engine.Event)
 	if j.closed.Load() {
 		return ErrClosed
 	}
-	last := j.last.Load()
+	last, first := j.last.Load(), j.first.Load()
 	it, err := j.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return err
@@ -181,6 +182,9 @@ func (j *Journal) indexWalk(prefix []byte, fn func(seq uint64, ev *engine.Event)
 		seq, err := indexSeq(it.Key(), len(prefix))
 		if err != nil {
 			return err
+		}
+		if seq < first {
+			continue // left behind by an interrupted retention run
 		}
 		if seq > last {
 			break
@@ -242,13 +246,45 @@ type Holder struct {
 	// valid lifetime had not run out at the time asked. Event.Binding
 	// then names the client.
 	Held bool
+	// FromBase: retention removed the resource's events at or before the
+	// time asked, and the answer is the resource's record in the retention
+	// base snapshot (Seq is the base's seq, Event a lease event carrying
+	// the record at the base's time). With Seq 0, the base has no record
+	// of it either: nobody.
+	FromBase bool
 }
 
 // Who answers which client held r at time at (Unix seconds): the last
 // event of r whose time is at or before at, by sequence number. With the
 // index it reads r's index keys backwards from the newest, so its cost is
 // the number of r's events after at, not the log's length.
+//
+// When retention removed the start of the log and no retained event of r
+// is at or before at, the answer is r's record in the retention base
+// snapshot (FromBase) if at is at or after the base's time, and
+// ErrBeforeHorizon if it is before: that history is gone.
 func (j *Journal) Who(r Resource, at int64) (Holder, error) {
+	h, err := j.who(r, at)
+	if err != nil || h.Seq != 0 || j.first.Load() <= 1 {
+		return h, err
+	}
+	hz := j.Horizon()
+	if at < hz.BaseTime {
+		return h, fmt.Errorf("%w: events up to seq %d, all before %s, were removed by retention",
+			ErrBeforeHorizon, hz.FirstSeq-1, time.Unix(hz.Cutoff, 0).UTC().Format(time.RFC3339))
+	}
+	h.FromBase = true
+	ok, err := j.baseBinding(r, &h.Event.Binding)
+	if err != nil || !ok {
+		return h, err
+	}
+	h.Seq = hz.FirstSeq - 1
+	h.Event.Kind, h.Event.Time = engine.EventLease, hz.BaseTime
+	h.Held = held(&h.Event, at)
+	return h, nil
+}
+
+func (j *Journal) who(r Resource, at int64) (Holder, error) {
 	var h Holder
 	if j.closed.Load() {
 		return h, ErrClosed
@@ -269,7 +305,7 @@ func (j *Journal) Who(r Resource, at int64) (Holder, error) {
 		return h, err
 	}
 	defer it.Close()
-	last := j.last.Load()
+	last, first := j.last.Load(), j.first.Load()
 	for ok := it.Last(); ok; ok = it.Prev() {
 		seq, err := indexSeq(it.Key(), len(prefix))
 		if err != nil {
@@ -277,6 +313,9 @@ func (j *Journal) Who(r Resource, at int64) (Holder, error) {
 		}
 		if seq > last {
 			continue
+		}
+		if seq < first {
+			break // left behind by an interrupted retention run
 		}
 		t, n := binary.Varint(it.Value())
 		if n <= 0 {

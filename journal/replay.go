@@ -7,8 +7,11 @@ import (
 	"github.com/tandemdhcp/tandem/engine"
 )
 
-// Events calls fn for every durable event from sequence number from
-// (0 means 1) to LastSeq as of the call, in order. ev is reused between
+// Events calls fn for every durable event from sequence number from to
+// LastSeq as of the call, in order. From 0 or 1 means from the first
+// retained event (1 unless retention removed the start of the log); any
+// other from before it is refused with ErrBeforeHorizon, so a reader
+// resuming from a cursor never skips events silently. ev is reused between
 // calls: it is valid only during the call (its strings may be kept). A gap
 // or an event that does not decode stops the walk with a *SeqError; an
 // error from fn stops it and is returned as is.
@@ -16,8 +19,10 @@ func (j *Journal) Events(from uint64, fn func(seq uint64, ev *engine.Event) erro
 	if j.closed.Load() {
 		return ErrClosed
 	}
-	if from == 0 {
-		from = 1
+	if first := j.first.Load(); from <= 1 {
+		from = first
+	} else if from < first {
+		return fmt.Errorf("%w: events from %d: retention removed events 1..%d", ErrBeforeHorizon, from, first-1)
 	}
 	// A commit is readable before its sync returns; stop at the durable
 	// watermark so a reader never sees an event that may yet be lost.
@@ -75,13 +80,42 @@ func (j *Journal) Restore(e *engine.Engine) (seq uint64, err error) {
 // LastSeq to e, ignoring snapshots, and returns the last sequence number
 // applied (from-1 when there was none). Replaying from 1 into an empty
 // engine rebuilds the state from the whole history; it needs the log to
-// still start at 1. On an error, the events before the bad one have been
-// applied.
+// still start at 1 (ReplayFromStart copes with retention). On an error,
+// the events before the bad one have been applied.
 func (j *Journal) ReplayFrom(e *engine.Engine, from uint64) (uint64, error) {
 	if from == 0 {
 		from = 1
 	}
+	if first := j.first.Load(); from < first {
+		return 0, fmt.Errorf("%w: events 1..%d were removed by retention; replay from the retention base", ErrBeforeHorizon, first-1)
+	}
 	return j.replay(e, from)
+}
+
+// ReplayFromStart rebuilds the state in e (empty) from the oldest history
+// kept, ignoring every snapshot but the retention base: from the first
+// event, or, when retention removed the start of the log, from the base
+// snapshot and the first retained event. It returns the base's seq (0:
+// none) and the last seq applied.
+func (j *Journal) ReplayFromStart(e *engine.Engine) (base, last uint64, err error) {
+	if j.closed.Load() {
+		return 0, 0, ErrClosed
+	}
+	if e.Len() != 0 {
+		return 0, 0, errors.New("journal: replay into an engine that holds records")
+	}
+	h, ok, err := j.baseSnapshot()
+	if err != nil {
+		return 0, 0, err
+	}
+	if ok {
+		if err := j.loadSnapshot(e, &h); err != nil {
+			return 0, 0, err
+		}
+		base = h.seq
+	}
+	last, err = j.replay(e, base+1)
+	return base, last, err
 }
 
 // Replay is pipelined: one goroutine reads and decodes events into blocks

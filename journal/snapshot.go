@@ -3,6 +3,7 @@ package journal
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 	"go.uber.org/zap"
@@ -157,6 +158,30 @@ func (j *Journal) Snapshot(e *engine.Engine, seq uint64) error {
 		return fmt.Errorf("journal: snapshot after seq %d is older than the newest (%d)", seq, cur)
 	}
 
+	h, err := j.writeSnapshot(e, seq)
+	if err != nil {
+		return err
+	}
+	j.snapCount.Store(h.count)
+	j.snapSeq.Store(seq)
+
+	// Older snapshots, and chunks of any that never got a header, go,
+	// except the retention base (retention.go), which the first retained
+	// event needs. No sync: if this is lost, the next open still picks the
+	// newest header and the next snapshot deletes the rest.
+	del := j.db.NewBatch()
+	defer func() { _ = del.Close() }()
+	j.deleteSnapshots(del, 0, seq, j.first.Load()-1, j.pendingBase)
+	if err := del.Commit(pebble.NoSync); err != nil {
+		j.log.Warn("deleting old snapshots", zap.Error(err))
+	}
+	return nil
+}
+
+// writeSnapshot writes every record of e as the snapshot after seq: its
+// chunks without sync, then its header with Sync, so the snapshot is
+// complete exactly when its header is durable. The caller holds snapMu.
+func (j *Journal) writeSnapshot(e *engine.Engine, seq uint64) (header, error) {
 	w := snapWriter{j: j, seq: seq, b: j.db.NewBatch()}
 	defer func() { _ = w.b.Close() }()
 	w.startChunk()
@@ -166,7 +191,7 @@ func (j *Journal) Snapshot(e *engine.Engine, seq uint64) error {
 	})
 	w.endChunk()
 	if w.err != nil {
-		return w.err
+		return header{}, w.err
 	}
 	h := header{ver: snapshotV2, seq: seq, count: w.count, chunks: uint64(w.idx), digest: e.Digest()}
 	e.EndpointRecords(func(r engine.EndpointRecord) bool {
@@ -175,31 +200,40 @@ func (j *Journal) Snapshot(e *engine.Engine, seq uint64) error {
 	})
 	var hk [seqKeyLen]byte
 	if err := w.b.Set(seqKey(&hk, tagHeader, seq), appendHeader(nil, &h), nil); err != nil {
-		return err
+		return header{}, err
 	}
 	// Sync makes the header, and with it every chunk written before it on
 	// the same WAL, durable.
 	if err := w.b.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("journal: snapshot commit: %w", err)
-	}
-	j.snapCount.Store(w.count)
-	j.snapSeq.Store(seq)
-
-	// Older snapshots, and chunks of any that never got a header, go. No
-	// sync: if this is lost, the next open still picks the newest header
-	// and the next snapshot deletes the rest.
-	var lo, hi [chunkKeyLen]byte
-	var hlo, hhi [seqKeyLen]byte
-	del := j.db.NewBatch()
-	defer func() { _ = del.Close() }()
-	_ = del.DeleteRange(chunkKey(&lo, 0, 0), chunkKey(&hi, seq, 0), nil)
-	_ = del.DeleteRange(seqKey(&hlo, tagHeader, 0), seqKey(&hhi, tagHeader, seq), nil)
-	if err := del.Commit(pebble.NoSync); err != nil {
-		j.log.Warn("deleting old snapshots", zap.Error(err))
+		return header{}, fmt.Errorf("journal: snapshot commit: %w", err)
 	}
 	j.log.Info("snapshot written", zap.Uint64("seq", seq), zap.Uint64("records", h.count),
 		zap.Uint64("chunks", h.chunks), zap.String("digest", fmt.Sprintf("%016x", h.digest)))
-	return nil
+	return h, nil
+}
+
+// deleteSnapshots adds to b the deletion of every snapshot (header and
+// chunks) after seq from and before seq to, except those after the seqs
+// in keep (0 in keep means nothing).
+func (j *Journal) deleteSnapshots(b *pebble.Batch, from, to uint64, keep ...uint64) {
+	slices.Sort(keep)
+	lo := from
+	var clo, chi [chunkKeyLen]byte
+	var hlo, hhi [seqKeyLen]byte
+	cut := func(hi uint64) {
+		if hi > lo {
+			_ = b.DeleteRange(chunkKey(&clo, lo, 0), chunkKey(&chi, hi, 0), nil)
+			_ = b.DeleteRange(seqKey(&hlo, tagHeader, lo), seqKey(&hhi, tagHeader, hi), nil)
+		}
+	}
+	for _, k := range keep {
+		if k == 0 || k < lo || k >= to {
+			continue
+		}
+		cut(k)
+		lo = k + 1
+	}
+	cut(to)
 }
 
 // snapWriter cuts records into chunks and chunks into batches.
@@ -257,6 +291,29 @@ func (w *snapWriter) endChunk() {
 // loadSnapshot applies every record of snapshot h to e (as EventLease) and
 // checks the count and the digest; e must start empty.
 func (j *Journal) loadSnapshot(e *engine.Engine, h *header) error {
+	// Endpoint records first: they count in the digest checked below.
+	for i := range h.endpoints {
+		e.Apply(engine.Event{Kind: engine.EventEndpoint, Endpoint: h.endpoints[i]})
+	}
+	ev := engine.Event{Kind: engine.EventLease}
+	err := j.walkSnapshot(h, func(b *engine.Binding) bool {
+		ev.Binding = *b
+		e.Apply(ev)
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	if d := e.Digest(); d != h.digest {
+		return seqErr(h.seq, fmt.Errorf("%w: digest %016x, header says %016x", ErrCorruptSnapshot, d, h.digest))
+	}
+	return nil
+}
+
+// walkSnapshot calls fn for every record of snapshot h, in order, until fn
+// returns false; b is reused between calls. Run to the end, it checks the
+// chunk sequence and the record count against the header.
+func (j *Journal) walkSnapshot(h *header, fn func(b *engine.Binding) bool) error {
 	bad := func(format string, args ...any) error {
 		return seqErr(h.seq, fmt.Errorf("%w: "+format, append([]any{ErrCorruptSnapshot}, args...)...))
 	}
@@ -269,12 +326,8 @@ func (j *Journal) loadSnapshot(e *engine.Engine, h *header) error {
 		return err
 	}
 	defer func() { _ = it.Close() }()
-	// Endpoint records first: they count in the digest checked below.
-	for i := range h.endpoints {
-		e.Apply(engine.Event{Kind: engine.EventEndpoint, Endpoint: h.endpoints[i]})
-	}
 	var (
-		ev    = engine.Event{Kind: engine.EventLease}
+		b     engine.Binding
 		count uint64
 		idx   uint64
 	)
@@ -293,10 +346,12 @@ func (j *Journal) loadSnapshot(e *engine.Engine, h *header) error {
 		n := binary.BigEndian.Uint32(v[1:5])
 		p := v[5:]
 		for i := uint32(0); i < n; i++ {
-			if p, err = decodeBinding(p, &ev.Binding, 0, v[0]); err != nil {
+			if p, err = decodeBinding(p, &b, 0, v[0]); err != nil {
 				return bad("chunk %d record %d: %v", idx, i, err)
 			}
-			e.Apply(ev)
+			if !fn(&b) {
+				return nil
+			}
 		}
 		if len(p) != 0 {
 			return bad("chunk %d: trailing bytes", idx)
@@ -312,9 +367,6 @@ func (j *Journal) loadSnapshot(e *engine.Engine, h *header) error {
 	}
 	if count != h.count {
 		return bad("%d records, header says %d", count, h.count)
-	}
-	if d := e.Digest(); d != h.digest {
-		return bad("digest %016x, header says %016x", d, h.digest)
 	}
 	return nil
 }

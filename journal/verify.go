@@ -3,6 +3,7 @@ package journal
 import (
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/tandemdhcp/tandem/engine"
 )
@@ -36,8 +37,16 @@ func (j *Journal) Verify(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	last := j.last.Load()
+	last, start := j.last.Load(), j.first.Load()
 	fmt.Fprintf(w, "store format %d, last recorded seq %d\n", storeFormat, last)
+	if start > 1 {
+		hz := j.Horizon()
+		fmt.Fprintf(w, "retention: events 1..%d removed (horizon %s); history starts from the snapshot after seq %d\n",
+			start-1, time.Unix(hz.Cutoff, 0).UTC().Format(time.RFC3339), start-1)
+		if _, _, err := j.baseSnapshot(); err != nil {
+			return err
+		}
+	}
 	if n := len(hs); n > 0 && hs[n-1].seq > last {
 		return seqErr(last+1, fmt.Errorf("%w: snapshot after seq %d is past the last recorded append", ErrMissingEvent, hs[n-1].seq))
 	}
@@ -78,8 +87,11 @@ func (j *Journal) Verify(w io.Writer) error {
 		return nil
 	}
 
-	err = j.scan(1, ^uint64(0), func(seq uint64, val []byte) error {
+	err = j.scan(start, ^uint64(0), func(seq uint64, val []byte) error {
 		if first == 0 {
+			if seq != start {
+				return seqErr(start, fmt.Errorf("%w: the log should start there", ErrMissingEvent))
+			}
 			first, next = seq, seq
 			if seq == 1 {
 				e, err := NewToolEngine()
@@ -113,6 +125,9 @@ func (j *Journal) Verify(w io.Writer) error {
 	if first == 0 {
 		if err := at(last); err != nil {
 			return err
+		}
+		if last >= start {
+			return seqErr(start, fmt.Errorf("%w: the log was written up to %d", ErrMissingEvent, last))
 		}
 		if last != 0 && (len(hs) == 0 || hs[len(hs)-1].seq != last) {
 			return seqErr(last, fmt.Errorf("%w: no events are retained", ErrMissingEvent))

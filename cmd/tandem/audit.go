@@ -148,6 +148,14 @@ func noIndexNote(name string, j *journal.Journal, stderr io.Writer) {
 	}
 }
 
+// horizonNote tells the operator that retention removed older history.
+func horizonNote(name string, j *journal.Journal, stderr io.Writer) {
+	if hz := j.Horizon(); hz.FirstSeq > 1 {
+		fmt.Fprintf(stderr, "tandem journal %s: retention removed events 1..%d (all before %s): history starts at seq %d\n",
+			name, hz.FirstSeq-1, utc(hz.Cutoff), hz.FirstSeq)
+	}
+}
+
 func journalHistory(args []string, stdout, stderr io.Writer) int {
 	fs, dir := journalFlags("history", stderr)
 	addr := fs.String("addr", "", "a leased IPv6 `address`")
@@ -189,6 +197,7 @@ func journalHistory(args []string, stdout, stderr io.Writer) int {
 	}
 	defer j.Close()
 	noIndexNote("history", j, stderr)
+	horizonNote("history", j, stderr)
 	w := bufio.NewWriter(stdout)
 	enc := json.NewEncoder(w)
 	count := 0
@@ -212,6 +221,12 @@ type whoJSON struct {
 	At       string     `json:"at"`
 	Held     bool       `json:"held"`
 	Holder   *eventJSON `json:"event,omitempty"` // the last event at or before At
+	// BeforeHorizon: At is before the retention horizon, whose events
+	// were removed: the journal cannot say (Held is false, Holder absent).
+	BeforeHorizon bool `json:"before_horizon,omitempty"`
+	// FromBase: the answer is the resource's record in the retention base
+	// snapshot (its events were removed); Holder then carries that record.
+	FromBase bool `json:"from_retention_base,omitempty"`
 }
 
 func journalWho(args []string, stdout, stderr io.Writer) int {
@@ -243,17 +258,31 @@ func journalWho(args []string, stdout, stderr io.Writer) int {
 	}
 	defer j.Close()
 	noIndexNote("who", j, stderr)
+	res := r.Prefix.String()
+	if r.Kind == engine.KindNA {
+		res = r.Prefix.Addr().String()
+	}
 	h, err := j.Who(r, t)
+	if errors.Is(err, journal.ErrBeforeHorizon) {
+		// Not damage: the history was removed on purpose. Say so, and
+		// never "nobody".
+		if *asJSON {
+			if err := json.NewEncoder(stdout).Encode(&whoJSON{Resource: res, At: utc(t), BeforeHorizon: true}); err != nil {
+				return 1
+			}
+			return 0
+		}
+		hz := j.Horizon()
+		fmt.Fprintf(stdout, "%s at %s: unknown: that is before the retention horizon (events up to seq %d, before %s, were removed; history starts at %s)\n",
+			res, utc(t), hz.FirstSeq-1, utc(hz.Cutoff), utc(hz.BaseTime))
+		return 0
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "tandem journal who:", err)
 		printBadSeq(err, stdout)
 		return 1
 	}
-	res := r.Prefix.String()
-	if r.Kind == engine.KindNA {
-		res = r.Prefix.Addr().String()
-	}
-	out := whoJSON{Resource: res, At: utc(t), Held: h.Held}
+	out := whoJSON{Resource: res, At: utc(t), Held: h.Held, FromBase: h.FromBase}
 	if h.Seq != 0 {
 		e := toJSON(h.Seq, &h.Event)
 		out.Holder = &e
@@ -274,7 +303,13 @@ func journalWho(args []string, stdout, stderr io.Writer) int {
 		if e.Link != "" {
 			fmt.Fprintf(stdout, "  link %s", e.Link)
 		}
-		fmt.Fprintf(stdout, "\n    (seq %d, %s at %s; expires %s)\n", e.Seq, e.Cause, e.Time, e.Expires)
+		if h.FromBase {
+			fmt.Fprintf(stdout, "\n    (from the retention base: the state after seq %d, at %s; expires %s)\n", e.Seq, e.Time, e.Expires)
+		} else {
+			fmt.Fprintf(stdout, "\n    (seq %d, %s at %s; expires %s)\n", e.Seq, e.Cause, e.Time, e.Expires)
+		}
+	case h.Seq == 0 && h.FromBase:
+		fmt.Fprintf(stdout, "%s at %s: nobody (no record of it in the state at the retention horizon, and no event for it since)\n", res, out.At)
 	case h.Seq == 0:
 		fmt.Fprintf(stdout, "%s at %s: nobody (no event for it at or before that time)\n", res, out.At)
 	default:
@@ -314,6 +349,7 @@ func journalExport(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer j.Close()
+	horizonNote("export", j, stderr)
 	w := bufio.NewWriterSize(stdout, 64<<10)
 	enc := json.NewEncoder(w)
 	err = j.Events(1, func(seq uint64, ev *engine.Event) error {
@@ -336,8 +372,12 @@ type statsJSON struct {
 	ByKind      map[string]uint64 `json:"by_kind"`
 	ByCause     map[string]uint64 `json:"by_cause"`
 	SnapshotSeq uint64            `json:"snapshot_seq"`
-	Indexed     bool              `json:"indexed"`
-	DiskBytes   int64             `json:"disk_bytes"`
+	// RetainedFrom is the first event retention kept (1: none removed),
+	// RetentionHorizon the cutoff of the run that removed the rest.
+	RetainedFrom     uint64 `json:"retained_from_seq"`
+	RetentionHorizon string `json:"retention_horizon,omitempty"`
+	Indexed          bool   `json:"indexed"`
+	DiskBytes        int64  `json:"disk_bytes"`
 }
 
 func journalStats(args []string, stdout, stderr io.Writer) int {
@@ -357,6 +397,11 @@ func journalStats(args []string, stdout, stderr io.Writer) int {
 	defer j.Close()
 	s := statsJSON{Journal: filepath.Join(*dir, "journal"), ByKind: map[string]uint64{}, ByCause: map[string]uint64{},
 		SnapshotSeq: j.SnapshotSeq(), Indexed: j.Indexed(), LastSeq: j.LastSeq()}
+	hz := j.Horizon()
+	s.RetainedFrom = hz.FirstSeq
+	if hz.FirstSeq > 1 {
+		s.RetentionHorizon = utc(hz.Cutoff)
+	}
 	var tmin, tmax int64 = math.MaxInt64, math.MinInt64
 	err := j.Events(1, func(seq uint64, ev *engine.Event) error {
 		if s.Events == 0 {
@@ -404,6 +449,10 @@ func journalStats(args []string, stdout, stderr io.Writer) int {
 	printCounts(stdout, "by kind", s.ByKind)
 	printCounts(stdout, "by cause", s.ByCause)
 	fmt.Fprintf(stdout, "snapshot: after seq %d\n", s.SnapshotSeq)
+	if s.RetainedFrom > 1 {
+		fmt.Fprintf(stdout, "retention: events 1..%d removed (horizon %s); the state then is the snapshot after seq %d\n",
+			s.RetainedFrom-1, s.RetentionHorizon, s.RetainedFrom-1)
+	}
 	fmt.Fprintf(stdout, "audit index: %v\n", s.Indexed)
 	fmt.Fprintf(stdout, "size on disk: %d bytes (%.1f MiB)\n", s.DiskBytes, float64(s.DiskBytes)/(1<<20))
 	return 0

@@ -427,11 +427,22 @@ type tandemServer struct {
 // namespace and waits until the control API answers.
 func startTandem(t *testing.T, tp *topo, lt lifetimes) *tandemServer {
 	t.Helper()
+	return startTandemWith(t, tp, lt, nil)
+}
+
+// startTandemWith is startTandem with the config text passed through edit
+// (nil: as is) before it is written.
+func startTandemWith(t *testing.T, tp *topo, lt lifetimes, edit func(string) string) *tandemServer {
+	t.Helper()
 	s := &tandemServer{tp: tp, dataDir: filepath.Join(tp.dir, "data"), cfgPath: filepath.Join(tp.dir, "tandem.yaml")}
 	if err := os.MkdirAll(s.dataDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(s.cfgPath, []byte(tandemConfig(s.dataDir, lt)), 0o644); err != nil {
+	cfg := tandemConfig(s.dataDir, lt)
+	if edit != nil {
+		cfg = edit(cfg)
+	}
+	if err := os.WriteFile(s.cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -561,6 +561,20 @@ func TestFailoverTakeover(t *testing.T) {
 	if r := foGetStatus(t, fp.sec).Relationships[0]; r.State != "communications-interrupted" {
 		t.Errorf("secondary {%v}, want communications-interrupted (no partner-down was ordered)", r)
 	}
+
+	// Both journals answer the audit question (audit_e2e_test.go): the
+	// secondary's, on a checkpoint taken while it serves, names the client
+	// after the takeover and (from the primary's BNDUPD) before it; the dead
+	// primary's, read where it lies, names it before the kill. "Before"
+	// is 2 s after the bind (the secondary's event may fall in the next
+	// second; the rebind comes at T2, 10 s).
+	auditCheckClient(t, fp.sec, cl2, time.Now(), "secondary after the takeover")
+	ck := checkpointTandem(t, fp.sec)
+	before := bound.Add(2 * time.Second)
+	for _, dir := range []string{ck, fp.prim.dataDir} {
+		wantHolder(t, whoAt(t, dir, "na", cl.addr, before), cl.clientID, cl.naIAID, "before the kill ("+dir+")")
+		wantHolder(t, whoAt(t, dir, "pd", cl.prefix, before), cl.clientID, cl.pdIAID, "before the kill ("+dir+")")
+	}
 }
 
 // ---------------------------------------------------------------------------

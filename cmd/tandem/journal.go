@@ -45,13 +45,19 @@ DESCRIPTION
              as "digest: %016x". The digest is the one the running server
              reports (tandem status), so the two can be compared.
              --from-start ignores snapshots and replays every event from
-             sequence number 1.
+             sequence number 1 (after retention: from the retention base,
+             the snapshot of the state when the oldest kept event came).
 
     verify   checks that the events run without gaps up to the last append
              and all decode, that every snapshot holds what its header says,
              and that replaying the events reproduces each snapshot's
              digest. It prints a report; on the first problem it names the
-             first bad sequence number and exits 1.
+             first bad sequence number and exits 1. After retention the log
+             legitimately starts after the retention base snapshot (the
+             report says which events were removed); a hole anywhere after
+             it is damage. tandem serve refuses to start on a journal whose
+             events after the newest snapshot are missing or undecodable,
+             with the same message.
 
     history  prints every event that touched the address (--addr), the
              delegated prefix (--prefix) or the client (--duid), oldest
@@ -64,7 +70,11 @@ DESCRIPTION
              event for it at or before TIME, if that left it ACTIVE and its
              valid lifetime had not run out; else "nobody", with that last
              event. Exits 0 either way. --json prints one object with
-             "held" and "event".
+             "held" and "event". After retention (serve
+             --journal-retention), a TIME before the oldest kept history
+             answers "unknown: before the retention horizon"
+             ("before_horizon": true), and a resource whose events were
+             removed is answered from the state kept at the horizon.
 
     export   prints every event (with --since, those at or after TIME;
              with --until, those before TIME) as JSON lines, streaming.
@@ -197,7 +207,9 @@ func journalReplay(args []string, stdout, stderr io.Writer) int {
 	r := replayJSON{Journal: filepath.Join(*dir, "journal"), FromStart: *fromStart}
 	var seq uint64
 	if *fromStart {
-		seq, err = j.ReplayFrom(e, 1)
+		// From sequence number 1, or from the retention base when
+		// retention removed the start of the log.
+		r.SnapshotSeq, seq, err = j.ReplayFromStart(e)
 	} else {
 		r.SnapshotSeq = j.SnapshotSeq()
 		seq, err = j.Restore(e)
@@ -229,7 +241,9 @@ func journalReplay(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	fmt.Fprintf(stdout, "journal: %s\n", r.Journal)
-	if r.SnapshotSeq > 0 {
+	if r.SnapshotSeq > 0 && *fromStart {
+		fmt.Fprintf(stdout, "snapshot: the retention base, after seq %d (events before it were removed by retention)\n", r.SnapshotSeq)
+	} else if r.SnapshotSeq > 0 {
 		fmt.Fprintf(stdout, "snapshot: after seq %d\n", r.SnapshotSeq)
 	} else if *fromStart {
 		fmt.Fprintln(stdout, "snapshot: not used (--from-start)")

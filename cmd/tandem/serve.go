@@ -36,6 +36,13 @@ DESCRIPTION
     --default runs the embedded default config ("tandem config default"):
     unicast on [::1]:5547, data in ./tandem-data, documentation prefixes.
 
+RETENTION
+    --journal-retention D (or server.journal-retention in the config)
+    removes journal events older than D, about once an hour, off the
+    serving path; the state they built is kept as a snapshot, so restarts,
+    tandem journal replay and verify still work, and tandem journal who
+    says when a question reaches before the horizon.
+
 TUNING
     --journal-batch and --journal-wait size the journal's group commit (one
     fsync per commit); --readers and --read-batch the UDP receive side;
@@ -90,6 +97,11 @@ func serveMain(args []string) int {
 	fs.IntVar(&o.ReplBatch, "repl-batch", 0, "max partner messages (BNDUPDs, BNDREPLYs) per write syscall (0: all queued)")
 	fs.IntVar(&o.ReplMaxUnacked, "repl-max-unacked", 0, "MAX_UNACKED_BNDUPD window advertised to partners; overrides each relationship's max-unacked-bndupd (0: keep the config's)")
 	fs.Var((*byteSize)(&o.JournalMinFree), "journal-min-free", "free `space` kept in reserve on the journal's filesystem (e.g. 128MiB, 1GiB); below it no new leases are granted (default 128MiB)")
+	fs.Func("journal-retention", "remove journal history older than this `duration` (e.g. 400d), keeping its state as a snapshot; overrides server.journal-retention (default: the config's; none: keep all)", func(s string) error {
+		d, err := config.ParseDuration(s)
+		o.JournalRetention = d
+		return err
+	})
 	if code, ok := parsePage(fs, serveUsage, args, os.Stdout, os.Stderr); !ok {
 		return code
 	}

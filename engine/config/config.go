@@ -73,6 +73,11 @@ type Server struct {
 	// AllowRemoteControl (server.control-allow-remote) must be true for
 	// Control to name a non-loopback address.
 	AllowRemoteControl bool
+	// JournalRetention (server.journal-retention) is how long the journal
+	// keeps history for audit: older events are removed, their state kept
+	// as a snapshot. 0 keeps everything. A policy, so a config key; serve
+	// --journal-retention overrides it.
+	JournalRetention time.Duration
 }
 
 // Relationship is one RFC 8156 failover relationship this server takes part in.

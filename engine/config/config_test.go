@@ -218,6 +218,7 @@ func TestParseOK(t *testing.T) {
   interfaces: [eth0, eth1]
   control: "0.0.0.0:8547"
   control-allow-remote: true
+  journal-retention: 400d
 lifetimes: {valid: 400d, preferred: 1d12h}
 options:
   dns-servers: ["2001:db8::53", "2001:db8::54"]
@@ -239,7 +240,7 @@ relationships:
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(f.Server.DUID, []byte{0, 3, 0, 1, 2, 3, 4, 5, 6, 7}) || f.Server.Control != "0.0.0.0:8547" ||
-		!f.Server.AllowRemoteControl || len(f.Server.Listen) != 0 {
+		!f.Server.AllowRemoteControl || len(f.Server.Listen) != 0 || f.Server.JournalRetention != 400*24*time.Hour {
 		t.Errorf("server: %+v", f.Server)
 	}
 	e := f.Engine
@@ -294,13 +295,14 @@ func TestParseErrors(t *testing.T) {
 
 		// Keys.
 		{"unknown top key", "sever:\n  data-dir: /d\n", `t.yaml:1: sever: unknown key; valid keys here: server, lifetimes, options, subnets, relationships`},
-		{"unknown server key", head + "  dta-dir: /x\n", `t.yaml:4: server.dta-dir: unknown key; valid keys here: data-dir, duid, interfaces, listen, control, control-allow-remote, preference, rapid-commit`},
+		{"bad retention", head + "  journal-retention: forever\n", `t.yaml:4: server.journal-retention: invalid duration "forever": want a number and a unit, like 90s, 30m, 12h or 400d`},
+		{"unknown server key", head + "  dta-dir: /x\n", `t.yaml:4: server.dta-dir: unknown key; valid keys here: data-dir, duid, interfaces, listen, control, control-allow-remote, preference, rapid-commit, journal-retention`},
 		{"unknown pd-pool key", head + "subnets:\n  - prefix: 2001:db8::/64\n    pd-pools:\n      - {prefix: 2001:db8:100::/40, length: 56}\n",
 			`t.yaml:7: subnets[0].pd-pools[0].length: unknown key; valid keys here: prefix, delegated-length`},
 		{"unknown tls key", head + "relationships:\n  - {name: a, role: primary, peer: \"[2001:db8::2]:647\", tls: {crt: x}}\n",
 			`t.yaml:5: relationships[0].tls.crt: unknown key; valid keys here: cert, key, ca`},
 		{"duplicate key", head + "  data-dir: /e\n", `t.yaml:4: server.data-dir: duplicate key; first set on line 2`},
-		{"not a mapping", "server: /d\n", `t.yaml:1: server: want a mapping with keys data-dir, duid, interfaces, listen, control, control-allow-remote, preference, rapid-commit, got "/d"`},
+		{"not a mapping", "server: /d\n", `t.yaml:1: server: want a mapping with keys data-dir, duid, interfaces, listen, control, control-allow-remote, preference, rapid-commit, journal-retention, got "/d"`},
 		{"not a list", head + "  interfaces: eth0\n", `t.yaml:4: server.interfaces: want a list, got "eth0"`},
 		{"not a scalar", "server:\n  data-dir: [a]\n", `t.yaml:2: server.data-dir: want a string, got a list`},
 

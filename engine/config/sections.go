@@ -19,7 +19,7 @@ import (
 // Valid keys per mapping, in the order error messages list them.
 var (
 	topKeys          = []string{"server", "lifetimes", "options", "subnets", "relationships"}
-	serverKeys       = []string{"data-dir", "duid", "interfaces", "listen", "control", "control-allow-remote", "preference", "rapid-commit"}
+	serverKeys       = []string{"data-dir", "duid", "interfaces", "listen", "control", "control-allow-remote", "preference", "rapid-commit", "journal-retention"}
 	lifetimeKeys     = []string{"preferred", "valid", "t1", "t2"}
 	optionKeys       = []string{"dns-servers", "domain-search"}
 	subnetKeys       = []string{"prefix", "interface", "relationship", "pools", "pd-pools", "reservations"}
@@ -147,6 +147,10 @@ func (d *decoder) server(v val, e *engine.Config) Server {
 				d.failf(cv.line, cv.key, "%v", err)
 			}
 		}
+	}
+
+	if rv := f.get("journal-retention"); rv.set() {
+		s.JournalRetention = d.duration(rv)
 	}
 
 	e.Preference = -1

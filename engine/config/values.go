@@ -17,6 +17,11 @@ import (
 // The syntax of single values: durations, DUIDs, addresses, pools, names.
 // Each parser's error says what would have been valid.
 
+// ParseDuration reads a duration the way the config file does: Go's
+// syntax plus a leading day count ("400d"). Flags that take policy
+// durations (serve --journal-retention) use it so they read alike.
+func ParseDuration(s string) (time.Duration, error) { return parseDuration(s) }
+
 // parseDuration is time.ParseDuration plus a leading day count ("400d",
 // "1d12h"): lease lifetimes and MCLTs are naturally counted in days, and Go
 // durations stop at hours. Negative durations are rejected.

@@ -51,6 +51,12 @@ type Options struct {
 	// on its filesystem: below it the server grants nothing new (space.go).
 	// 0: journal.DefaultMinFree.
 	JournalMinFree uint64
+	// JournalRetention, when > 0, replaces the config's
+	// server.journal-retention: journal history older than this is removed
+	// (retention.go).
+	JournalRetention time.Duration
+	// RetentionEvery is how often retention runs (0: DefaultRetentionEvery).
+	RetentionEvery time.Duration
 }
 
 func (o *Options) defaults() {
@@ -65,6 +71,12 @@ func (o *Options) defaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
+	}
+	if o.JournalRetention <= 0 && o.File != nil {
+		o.JournalRetention = o.File.Server.JournalRetention
+	}
+	if o.RetentionEvery <= 0 {
+		o.RetentionEvery = DefaultRetentionEvery
 	}
 }
 
@@ -97,6 +109,8 @@ type Node struct {
 	stats Stats
 	// metrics are what GET /metrics serves (metrics.go).
 	metrics *nodeMetrics
+
+	retention retention // journal retention runs (retention.go)
 }
 
 // Stats are running totals, safe to read from any goroutine.
@@ -341,6 +355,7 @@ func (n *Node) loop() {
 		case now := <-tick.C:
 			n.spaceOK(now)
 			n.eng.Step(now, engine.Input{Kind: engine.InputTick})
+			n.maybeRetain(now)
 		case fn := <-n.calls:
 			fn(n.eng)
 		case pe := <-n.peerEvents:
@@ -531,8 +546,9 @@ func (n *Node) Err() error {
 // journal.
 func (n *Node) Stop() error {
 	close(n.stop)
-	<-n.done       // the loop has committed and answered what it held
-	n.closePeers() // DISCONNECT with ServerShuttingDown
+	<-n.done              // the loop has committed and answered what it held
+	n.retention.wg.Wait() // a journal retention run has finished
+	n.closePeers()        // DISCONNECT with ServerShuttingDown
 	n.closeSockets()
 	n.readers.Wait()
 	return n.jrn.Close()
