@@ -294,22 +294,22 @@ func (l *Link) Stats() Stats {
 	l.mu.Unlock()
 	c := l.connects.Load()
 	return Stats{
-		Connected:       l.connected.Load(),
-		Partner:         p,
-		Skew:            time.Duration(l.skew.Load()),
-		FramesIn:        l.framesIn.Load(),
-		FramesOut:       l.framesOut.Load(),
-		Connects:        c,
-		Reconnects:      max(c, 1) - 1,
-		DialFailures:    l.dialFailures.Load(),
-		RefusedPeers:    l.refusedPeers.Load(),
-		RefusedTLS:      l.refusedTLS.Load(),
-		RefusedConnects: l.refusedConnects.Load(),
+		Connected:        l.connected.Load(),
+		Partner:          p,
+		Skew:             time.Duration(l.skew.Load()),
+		FramesIn:         l.framesIn.Load(),
+		FramesOut:        l.framesOut.Load(),
+		Connects:         c,
+		Reconnects:       max(c, 1) - 1,
+		DialFailures:     l.dialFailures.Load(),
+		RefusedPeers:     l.refusedPeers.Load(),
+		RefusedTLS:       l.refusedTLS.Load(),
+		RefusedConnects:  l.refusedConnects.Load(),
 		RefusedSkew:      l.refusedSkew.Load(),
 		RefusedConflict:  l.refusedConflict.Load(),
 		RefusedMalformed: l.refusedMalformed.Load(),
 		RefusedWindow:    l.refusedWindow.Load(),
-		QueueFull:       l.queueFull.Load(),
+		QueueFull:        l.queueFull.Load(),
 	}
 }
 
