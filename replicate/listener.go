@@ -356,7 +356,7 @@ func pick(cands []*Link, m *wire.FailoverMsg, a netip.Addr) (*Link, *refusal) {
 			fmt.Sprintf("CONNECT carries no RELATIONSHIP_NAME and %d relationships are configured here for %v", len(cands), a)}
 	}
 	return nil, &refusal{wire.StatusConfigurationConflict,
-		fmt.Sprintf("relationship %q is not configured here for %v", m.RelationshipName, a)}
+		fmt.Sprintf("relationship %q is not configured here for %v", clipName(m.RelationshipName), a)}
 }
 
 // accepted is a connection whose CONNECT the secondary accepted, on its
