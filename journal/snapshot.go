@@ -2,6 +2,7 @@ package journal
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -254,6 +255,28 @@ func (w *snapWriter) endChunk() {
 	}
 }
 
+// decodeChunk reads one snapshot chunk value of version ver: the version
+// byte, a 4-byte record count, the records (bindings with base time 0).
+// fn is called after each record is decoded into b. It returns the count.
+func decodeChunk(v []byte, ver byte, b *engine.Binding, fn func()) (uint32, error) {
+	if len(v) < 5 || v[0] != ver || ver != snapshotV1 && ver != snapshotV2 {
+		return 0, errors.New("unknown version")
+	}
+	n := binary.BigEndian.Uint32(v[1:5])
+	p := v[5:]
+	for i := uint32(0); i < n; i++ {
+		var err error
+		if p, err = decodeBinding(p, b, 0, ver); err != nil {
+			return 0, fmt.Errorf("record %d: %w", i, err)
+		}
+		fn()
+	}
+	if len(p) != 0 {
+		return 0, errors.New("trailing bytes")
+	}
+	return n, nil
+}
+
 // loadSnapshot applies every record of snapshot h to e (as EventLease) and
 // checks the count and the digest; e must start empty.
 func (j *Journal) loadSnapshot(e *engine.Engine, h *header) error {
@@ -287,19 +310,9 @@ func (j *Journal) loadSnapshot(e *engine.Engine, h *header) error {
 		if err != nil {
 			return err
 		}
-		if len(v) < 5 || v[0] != h.ver {
-			return bad("chunk %d: unknown version", idx)
-		}
-		n := binary.BigEndian.Uint32(v[1:5])
-		p := v[5:]
-		for i := uint32(0); i < n; i++ {
-			if p, err = decodeBinding(p, &ev.Binding, 0, v[0]); err != nil {
-				return bad("chunk %d record %d: %v", idx, i, err)
-			}
-			e.Apply(ev)
-		}
-		if len(p) != 0 {
-			return bad("chunk %d: trailing bytes", idx)
+		n, err := decodeChunk(v, h.ver, &ev.Binding, func() { e.Apply(ev) })
+		if err != nil {
+			return bad("chunk %d: %v", idx, err)
 		}
 		count += uint64(n)
 		idx++
