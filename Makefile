@@ -10,7 +10,7 @@
 #                bench/results/suite.{json,svg,md}, the README's figures
 #   make lint    gofmt, go vet, staticcheck
 #   make fuzz    every fuzz target for FUZZTIME (default 30s) each
-#   make fuzz-short  every fuzz target for FUZZSHORT (default 5s): the pass
+#   make fuzz-short  every fuzz target for FUZZSHORT (default 4s): the pass
 #                make test runs (about 2 minutes with compiling)
 #
 # The end-to-end tests (cmd/tandem/e2e_test.go) need root: they create network
@@ -20,7 +20,7 @@
 GO         ?= go
 BIN        ?= bin/tandem
 FUZZTIME   ?= 30s
-FUZZSHORT  ?= 5s
+FUZZSHORT  ?= 4s
 # Fuzz workers per target (go test -parallel); the default is every CPU.
 FUZZPARALLEL ?= $(shell nproc 2>/dev/null || echo 2)
 TESTTIMEOUT ?= 20m
