@@ -649,17 +649,25 @@ func TestFailoverBothPartnerDown(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Test 6: hostile peers on the partner port
 
-// dialInNS opens a TCP connection from inside network namespace ns: the
-// socket belongs to the namespace of the thread that creates it, and keeps
-// it. The thread is moved into ns and back, locked meanwhile. It must come
-// back: the thread may be the process's main thread, which the runtime never
-// discards, and then `ip netns pids ns` would name this test process and the
-// topology's cleanup would SIGKILL it. If it cannot come back, the goroutine
-// ends still locked, so that any other thread is discarded, and the test
-// stops.
-func dialInNS(ns, addr string, timeout time.Duration) (net.Conn, error) {
+// dialInNS opens a TCP connection from inside network namespace ns (see
+// inNetns).
+func dialInNS(ns, addr string, timeout time.Duration) (c net.Conn, err error) {
+	err = inNetns(ns, func() error {
+		c, err = net.DialTimeout("tcp", addr, timeout)
+		return err
+	})
+	return c, err
+}
+
+// inNetns runs fn on a thread inside network namespace ns: a socket belongs
+// to the namespace of the thread that creates it, and keeps it. The thread
+// is moved into ns and back, locked meanwhile. It must come back: the thread
+// may be the process's main thread, which the runtime never discards, and
+// then `ip netns pids ns` would name this test process and the topology's
+// cleanup would SIGKILL it. If it cannot come back, the goroutine ends still
+// locked, so that any other thread is discarded, and the test stops.
+func inNetns(ns string, fn func() error) error {
 	type res struct {
-		c     net.Conn
 		err   error
 		stuck bool
 	}
@@ -685,22 +693,19 @@ func dialInNS(ns, addr string, timeout time.Duration) (net.Conn, error) {
 			ch <- res{err: fmt.Errorf("setns %s: %w", ns, err)}
 			return
 		}
-		c, err := net.DialTimeout("tcp", addr, timeout)
+		err = fn()
 		if rerr := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); rerr != nil {
-			if c != nil {
-				c.Close()
-			}
 			ch <- res{err: fmt.Errorf("setns back from %s: %w", ns, rerr), stuck: true}
 			return // still locked
 		}
 		runtime.UnlockOSThread()
-		ch <- res{c: c, err: err}
+		ch <- res{err: err}
 	}()
 	r := <-ch
 	if r.stuck {
 		panic(r.err) // this process is partly in a test namespace: stop before cleanup kills it
 	}
-	return r.c, r.err
+	return r.err
 }
 
 // threadNetns lists the network namespaces of this process's threads
