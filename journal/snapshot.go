@@ -2,6 +2,7 @@ package journal
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -288,6 +289,31 @@ func (w *snapWriter) endChunk() {
 	}
 }
 
+// decodeChunk reads one snapshot chunk value of version ver: the version
+// byte, a 4-byte record count, the records (bindings with base time 0).
+// fn is called after each record is decoded into b; when it returns false
+// the rest is not read. It returns the records read.
+func decodeChunk(v []byte, ver byte, b *engine.Binding, fn func() bool) (uint32, error) {
+	if len(v) < 5 || v[0] != ver || ver != snapshotV1 && ver != snapshotV2 {
+		return 0, errors.New("unknown version")
+	}
+	n := binary.BigEndian.Uint32(v[1:5])
+	p := v[5:]
+	for i := uint32(0); i < n; i++ {
+		var err error
+		if p, err = decodeBinding(p, b, 0, ver); err != nil {
+			return 0, fmt.Errorf("record %d: %w", i, err)
+		}
+		if !fn() {
+			return i + 1, nil
+		}
+	}
+	if len(p) != 0 {
+		return 0, errors.New("trailing bytes")
+	}
+	return n, nil
+}
+
 // loadSnapshot applies every record of snapshot h to e (as EventLease) and
 // checks the count and the digest; e must start empty.
 func (j *Journal) loadSnapshot(e *engine.Engine, h *header) error {
@@ -340,21 +366,13 @@ func (j *Journal) walkSnapshot(h *header, fn func(b *engine.Binding) bool) error
 		if err != nil {
 			return err
 		}
-		if len(v) < 5 || v[0] != h.ver {
-			return bad("chunk %d: unknown version", idx)
+		more := true
+		n, err := decodeChunk(v, h.ver, &b, func() bool { more = fn(&b); return more })
+		if err != nil {
+			return bad("chunk %d: %v", idx, err)
 		}
-		n := binary.BigEndian.Uint32(v[1:5])
-		p := v[5:]
-		for i := uint32(0); i < n; i++ {
-			if p, err = decodeBinding(p, &b, 0, v[0]); err != nil {
-				return bad("chunk %d record %d: %v", idx, i, err)
-			}
-			if !fn(&b) {
-				return nil
-			}
-		}
-		if len(p) != 0 {
-			return bad("chunk %d: trailing bytes", idx)
+		if !more {
+			return nil
 		}
 		count += uint64(n)
 		idx++

@@ -4,6 +4,7 @@ package netio
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -537,7 +538,10 @@ func BenchmarkEcho(b *testing.B) {
 }
 
 // FuzzParsePktinfo: the control-message walk never panics or reads past the
-// bytes it is given, whatever the kernel (or a bug) put there.
+// bytes it is given, whatever the kernel (or a bug) put there; what it
+// finds agrees with x/sys/unix's general parser (ParseSocketControlMessage,
+// which allocates: the reason parsePktinfo exists) wherever that parser
+// reads the buffer; and putPktinfo's output parses back to what was put.
 func FuzzParsePktinfo(f *testing.F) {
 	var oob [oobWords]uint64
 	l := putPktinfo(&oob, netip.MustParseAddr("fe80::1"), 3)
@@ -552,5 +556,33 @@ func FuzzParsePktinfo(f *testing.F) {
 		if !ok && (dst.IsValid() || ifi != 0) {
 			t.Fatalf("not ok but returned %v %d", dst, ifi)
 		}
+		_ = parseTimestamp(b[:n])
+		if msgs, err := unix.ParseSocketControlMessage(b[:n]); err == nil {
+			var want netip.Addr
+			wantIfi, found := 0, false
+			for _, m := range msgs {
+				if m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_PKTINFO && len(m.Data) >= unix.SizeofInet6Pktinfo {
+					want = netip.AddrFrom16([16]byte(m.Data[:16]))
+					wantIfi = int(binary.NativeEndian.Uint32(m.Data[16:20]))
+					found = true
+					break
+				}
+			}
+			if found != ok || ok && (dst != want || ifi != wantIfi) {
+				t.Fatalf("parsePktinfo: %v %d %v; x/sys/unix: %v %d %v", dst, ifi, ok, want, wantIfi, found)
+			}
+		}
+		if ok {
+			var again [oobWords]uint64
+			l := putPktinfo(&again, dst, ifi)
+			d2, i2, ok2 := parsePktinfo(unsafe.Slice((*byte)(unsafe.Pointer(&again[0])), oobBytes)[:l])
+			if !ok2 || d2 != dst || i2 != uint32toInt(ifi) {
+				t.Fatalf("putPktinfo(%v, %d) parses as %v %d %v", dst, ifi, d2, i2, ok2)
+			}
+		}
 	})
 }
+
+// uint32toInt is what an ifindex becomes after a trip through the
+// 32-bit field of in6_pktinfo.
+func uint32toInt(i int) int { return int(uint32(i)) }

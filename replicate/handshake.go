@@ -44,7 +44,7 @@ func appendConnect(b []byte, c *Config, xid, sent uint32) []byte {
 func appendConnectReply(b []byte, c *Config, xid, sent uint32, mclt uint32, status uint16, reason string) []byte {
 	b, f := wire.BeginFrame(b, wire.ConnectReply, xid, sent)
 	if status != 0 {
-		b = wire.AppendStatus(b, status, reason)
+		b = wire.AppendStatus(b, status, statusText(reason))
 		return wire.EndFrame(b, f)
 	}
 	b = wire.AppendUint32Option(b, wire.OptFProtocolVersion, ProtocolVersion)
@@ -73,7 +73,7 @@ func appendContact(b []byte, xid, sent uint32) []byte {
 
 func appendDisconnect(b []byte, xid, sent uint32, status uint16, reason string) []byte {
 	b, f := wire.BeginFrame(b, wire.Disconnect, xid, sent)
-	b = wire.AppendStatus(b, status, reason)
+	b = wire.AppendStatus(b, status, statusText(reason))
 	return wire.EndFrame(b, f)
 }
 
@@ -82,6 +82,33 @@ func appendDisconnect(b []byte, xid, sent uint32, status uint16, reason string) 
 // synchronised clocks read 0 or -1 s.
 func skewOf(sent uint32, now time.Time) time.Duration {
 	return time.Duration(wire.UnixTime(sent)-now.Unix()) * time.Second
+}
+
+// maxStatusText bounds the text of a STATUS_CODE we send. A refusal's
+// reason may quote what the peer sent; unbounded, a long RELATIONSHIP_NAME
+// (found by FuzzHandshake: 30 KB quoted as \xff escapes) made a
+// CONNECTREPLY longer than a 16-bit length can frame, and the peer read
+// garbage where our refusal should have been.
+const maxStatusText = 512
+
+// maxQuotedName is how much of a peer's RELATIONSHIP_NAME a reason quotes:
+// real names are short; the rest is noise in logs.
+const maxQuotedName = 64
+
+// clipName returns at most maxQuotedName bytes of a peer-sent name.
+func clipName(b []byte) []byte {
+	if len(b) > maxQuotedName {
+		return b[:maxQuotedName]
+	}
+	return b
+}
+
+// statusText clips a reason to maxStatusText bytes for the wire.
+func statusText(reason string) string {
+	if len(reason) > maxStatusText {
+		return reason[:maxStatusText]
+	}
+	return reason
 }
 
 // refusal is a handshake outcome: a status code for the partner and the
@@ -113,7 +140,7 @@ func checkConnect(c *Config, m *wire.FailoverMsg, now time.Time) (Partner, *refu
 			"CONNECT lacks PROTOCOL_VERSION, MCLT, KEEPALIVE_TIME or MAX_UNACKED_BNDUPD"}
 	case m.RelationshipName != nil && c.Name != "" && string(m.RelationshipName) != c.Name:
 		return Partner{}, &refusal{wire.StatusConfigurationConflict,
-			fmt.Sprintf("relationship %q is not configured here (this is %q)", m.RelationshipName, c.Name)}
+			fmt.Sprintf("relationship %q is not configured here (this is %q)", clipName(m.RelationshipName), c.Name)}
 	case m.Version>>16 != ProtocolVersion>>16:
 		return Partner{}, &refusal{wire.StatusNotSupported,
 			fmt.Sprintf("protocol version %d.%d not supported (speak %d.%d)",

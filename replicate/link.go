@@ -83,6 +83,10 @@ type Stats struct {
 	RefusedPeers        uint64 // secondary: connections from addresses not allowed
 	RefusedTLS          uint64 // secondary: TLS handshakes refused (no or unverifiable client certificate)
 	RefusedConnects     uint64 // CONNECTs we refused (secondary) or CONNECTREPLYs refused by either side (primary)
+	RefusedSkew         uint64 // of RefusedConnects: ExcessiveTimeSkew (clocks more than MaxSkew apart)
+	RefusedConflict     uint64 // of RefusedConnects: ConfigurationConflict (name, MCLT, flags, a second partner)
+	RefusedMalformed    uint64 // secondary: connections closed because the first frame was no decodable failover message
+	RefusedWindow       uint64 // sessions dropped because the partner exceeded our MAX_UNACKED_BNDUPD
 	QueueFull           uint64 // Sends refused because the queue was full
 }
 
@@ -150,6 +154,8 @@ type Link struct {
 	skew                                        atomic.Int64
 	framesIn, framesOut, connects, dialFailures atomic.Uint64
 	refusedPeers, refusedTLS, refusedConnects   atomic.Uint64
+	refusedSkew, refusedConflict                atomic.Uint64
+	refusedMalformed, refusedWindow             atomic.Uint64
 	queueFull                                   atomic.Uint64
 
 	// silent is a test hook: while set the writer drops everything,
@@ -288,18 +294,34 @@ func (l *Link) Stats() Stats {
 	l.mu.Unlock()
 	c := l.connects.Load()
 	return Stats{
-		Connected:       l.connected.Load(),
-		Partner:         p,
-		Skew:            time.Duration(l.skew.Load()),
-		FramesIn:        l.framesIn.Load(),
-		FramesOut:       l.framesOut.Load(),
-		Connects:        c,
-		Reconnects:      max(c, 1) - 1,
-		DialFailures:    l.dialFailures.Load(),
-		RefusedPeers:    l.refusedPeers.Load(),
-		RefusedTLS:      l.refusedTLS.Load(),
-		RefusedConnects: l.refusedConnects.Load(),
-		QueueFull:       l.queueFull.Load(),
+		Connected:        l.connected.Load(),
+		Partner:          p,
+		Skew:             time.Duration(l.skew.Load()),
+		FramesIn:         l.framesIn.Load(),
+		FramesOut:        l.framesOut.Load(),
+		Connects:         c,
+		Reconnects:       max(c, 1) - 1,
+		DialFailures:     l.dialFailures.Load(),
+		RefusedPeers:     l.refusedPeers.Load(),
+		RefusedTLS:       l.refusedTLS.Load(),
+		RefusedConnects:  l.refusedConnects.Load(),
+		RefusedSkew:      l.refusedSkew.Load(),
+		RefusedConflict:  l.refusedConflict.Load(),
+		RefusedMalformed: l.refusedMalformed.Load(),
+		RefusedWindow:    l.refusedWindow.Load(),
+		QueueFull:        l.queueFull.Load(),
+	}
+}
+
+// countRefused counts one refused CONNECT or CONNECTREPLY, and its
+// status where Stats breaks it out.
+func (l *Link) countRefused(status uint16) {
+	l.refusedConnects.Add(1)
+	switch status {
+	case wire.StatusExcessiveTimeSkew:
+		l.refusedSkew.Add(1)
+	case wire.StatusConfigurationConflict:
+		l.refusedConflict.Add(1)
 	}
 }
 

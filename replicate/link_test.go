@@ -420,6 +420,7 @@ func TestPipeBackpressure(t *testing.T) {
 	s := startSecondary(t, "fd00::1", func(c *Config) {
 		c.Listener = pipe
 		c.EventBuffer = 1
+		c.MaxUnacked = 1 << 30 // Send bypasses the window (the Outbox keeps it); not under test here
 	})
 	p := startPrimary(t, netip.MustParseAddrPort("[fd00::2]:647"), func(c *Config) {
 		c.Dial = pipe.DialFrom(netip.MustParseAddrPort("[fd00::1]:5000"))

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -62,7 +63,7 @@ type Listener struct {
 	links  []*Link
 	closed bool
 
-	refusedPeers, refusedTLS, refusedConnects atomic.Uint64
+	refusedPeers, refusedTLS, refusedConnects, refusedMalformed atomic.Uint64
 }
 
 // ListenerStats are a Listener's counters: every refusal it made, whether
@@ -72,6 +73,9 @@ type ListenerStats struct {
 	RefusedPeers    uint64 // connections from an address that is no registered relationship's partner
 	RefusedTLS      uint64 // TLS handshakes refused
 	RefusedConnects uint64 // CONNECTs refused: unknown or missing name, or refused by the chosen link
+	// RefusedMalformed counts connections from a candidate address closed
+	// because the first frame was no decodable failover message.
+	RefusedMalformed uint64
 }
 
 // Listen opens a TCP listener on addr for Config.Shared.
@@ -103,7 +107,8 @@ func (x *Listener) Stats() ListenerStats {
 	n := len(x.links)
 	x.mu.Unlock()
 	return ListenerStats{Links: n, RefusedPeers: x.refusedPeers.Load(),
-		RefusedTLS: x.refusedTLS.Load(), RefusedConnects: x.refusedConnects.Load()}
+		RefusedTLS: x.refusedTLS.Load(), RefusedConnects: x.refusedConnects.Load(),
+		RefusedMalformed: x.refusedMalformed.Load()}
 }
 
 // Close stops accepting, closes the socket, and waits for admissions in
@@ -259,7 +264,20 @@ func (x *Listener) admit(c net.Conn, remote netip.AddrPort, cands []*Link) {
 		err = m.Decode(msg)
 	}
 	if err != nil {
-		log.Info("failover connection closed before a CONNECT", zap.Error(err))
+		// Garbage is a refusal, counted and logged as one; a connection
+		// closed or timed out before a whole frame is the network's doing
+		// (or a port scan), and only logged.
+		lvl := zap.InfoLevel
+		if isMalformed(err) && x.ctx.Err() == nil {
+			lvl = zap.WarnLevel
+			x.refusedMalformed.Add(1)
+			if one != nil {
+				one.refusedMalformed.Add(1)
+			}
+		}
+		if ce := log.Check(lvl, "failover connection closed before a CONNECT"); ce != nil {
+			ce.Write(zap.Error(err))
+		}
 		c.Close()
 		return
 	}
@@ -290,7 +308,7 @@ func (x *Listener) admit(c net.Conn, remote netip.AddrPort, cands []*Link) {
 		x.refusedConnects.Add(1)
 		now := time.Now
 		if l != nil {
-			l.refusedConnects.Add(1)
+			l.countRefused(r.status)
 			now = l.cfg.Now
 		}
 		log.Warn("refused failover CONNECT", zap.Uint16("status", r.status), zap.String("reason", r.reason))
@@ -338,7 +356,7 @@ func pick(cands []*Link, m *wire.FailoverMsg, a netip.Addr) (*Link, *refusal) {
 			fmt.Sprintf("CONNECT carries no RELATIONSHIP_NAME and %d relationships are configured here for %v", len(cands), a)}
 	}
 	return nil, &refusal{wire.StatusConfigurationConflict,
-		fmt.Sprintf("relationship %q is not configured here for %v", m.RelationshipName, a)}
+		fmt.Sprintf("relationship %q is not configured here for %v", clipName(m.RelationshipName), a)}
 }
 
 // accepted is a connection whose CONNECT the secondary accepted, on its
@@ -409,4 +427,12 @@ func readFrame(c net.Conn, maxFrame int) ([]byte, error) {
 		return nil, ErrFrameType
 	}
 	return msg, nil
+}
+
+// isMalformed tells a refusal (bytes that are no failover message, or a
+// peer that stalled mid-frame past the handshake timeout) from a peer that
+// simply went away before sending a whole frame.
+func isMalformed(err error) bool {
+	return !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) &&
+		!errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, net.ErrClosed)
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -37,6 +38,11 @@ type session struct {
 	stopped  bool
 	reason   string
 	status   uint16
+
+	// inflight counts the partner's BNDUPDs not yet answered: read minus
+	// BNDREPLYs queued. The partner must keep it within the MAX_UNACKED_BNDUPD
+	// we advertised (RFC 8156 §6.1, §10).
+	inflight atomic.Int64
 
 	stopCh     chan struct{} // closed by the first stop
 	wake       chan struct{} // cap 1: the queue has something
@@ -138,12 +144,12 @@ func (s *session) handshake(log *zap.Logger, acc *accepted) (Partner, string, ui
 	case m.Type != wire.ConnectReply:
 		return Partner{}, "expected CONNECTREPLY, got " + wire.FailoverName(m.Type), 0
 	case m.Has&wire.FHasStatus != 0 && m.Status != 0:
-		l.refusedConnects.Add(1)
+		l.countRefused(m.Status)
 		return Partner{}, fmt.Sprintf("partner refused CONNECT: status %d: %s", m.Status, m.StatusMsg), m.Status
 	}
 	p, r := checkConnectReply(&l.cfg, m)
 	if r != nil {
-		l.refusedConnects.Add(1)
+		l.countRefused(r.status)
 		log.Warn("refused failover CONNECTREPLY", zap.Uint16("status", r.status), zap.String("reason", r.reason))
 		s.writeNow(appendDisconnect(l.fw.Tail(), l.NextXID(), l.sentTime(), r.status, r.reason))
 		return Partner{}, "refused CONNECTREPLY: " + r.reason, r.status
@@ -215,6 +221,10 @@ func (s *session) readLoop() (string, uint16) {
 			return disconnectReason(&l.msg), l.msg.Status
 		case wire.Connect, wire.ConnectReply:
 			return "protocol error: " + wire.FailoverName(t) + " on an established connection", 0
+		case wire.BndUpd:
+			if n := s.inflight.Add(1); n > int64(l.cfg.MaxUnacked) {
+				return s.windowExceeded(n)
+			}
 		}
 		ev := Event{Kind: EventMessage, Type: t, Msg: append([]byte(nil), msg...)}
 		select {
@@ -223,6 +233,24 @@ func (s *session) readLoop() (string, uint16) {
 			return "stopped", 0 // stop already named the reason
 		}
 	}
+}
+
+// windowExceeded drops a partner that sent more BNDUPDs than the
+// MAX_UNACKED_BNDUPD we advertised without waiting for our BNDREPLYs.
+// RFC 8156 makes the window the sender's duty ("never exceed") and says
+// nothing of the receiver; reading on would let one peer queue unbounded
+// work (each BNDUPD costs a journal write), and blocking the reads would
+// also hold up its BNDREPLYs to us. So the session ends with a DISCONNECT
+// naming the cause, counted and logged; the partner may reconnect and
+// resend what we did not answer, this time within the window.
+func (s *session) windowExceeded(n int64) (string, uint16) {
+	l := s.l
+	l.refusedWindow.Add(1)
+	reason := fmt.Sprintf("partner exceeded MAX_UNACKED_BNDUPD: %d BNDUPDs unanswered, window %d", n, l.cfg.MaxUnacked)
+	l.log.Warn("refused failover partner: unacked window exceeded", zap.Stringer("remote", s.remote),
+		zap.Int64("unanswered", n), zap.Uint32("max_unacked", l.cfg.MaxUnacked))
+	s.stop(reason, 0, &refusal{wire.StatusUnspecFail, reason})
+	return reason, 0
 }
 
 func disconnectReason(m *wire.FailoverMsg) string {
@@ -307,6 +335,12 @@ func (s *session) enqueue(frame []byte) error {
 	s.pending = append(s.pending, frame...)
 	s.pendingN++
 	s.mu.Unlock()
+	if wire.MsgType(frame[2]) == wire.BndReply {
+		// Floor 0: a BNDREPLY may answer a BNDUPD of an earlier session.
+		if s.inflight.Add(-1) < 0 {
+			s.inflight.Add(1)
+		}
+	}
 	s.poke()
 	return nil
 }

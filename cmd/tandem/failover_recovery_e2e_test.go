@@ -36,6 +36,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -649,17 +650,25 @@ func TestFailoverBothPartnerDown(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Test 6: hostile peers on the partner port
 
-// dialInNS opens a TCP connection from inside network namespace ns: the
-// socket belongs to the namespace of the thread that creates it, and keeps
-// it. The thread is moved into ns and back, locked meanwhile. It must come
-// back: the thread may be the process's main thread, which the runtime never
-// discards, and then `ip netns pids ns` would name this test process and the
-// topology's cleanup would SIGKILL it. If it cannot come back, the goroutine
-// ends still locked, so that any other thread is discarded, and the test
-// stops.
-func dialInNS(ns, addr string, timeout time.Duration) (net.Conn, error) {
+// dialInNS opens a TCP connection from inside network namespace ns (see
+// inNetns).
+func dialInNS(ns, addr string, timeout time.Duration) (c net.Conn, err error) {
+	err = inNetns(ns, func() error {
+		c, err = net.DialTimeout("tcp", addr, timeout)
+		return err
+	})
+	return c, err
+}
+
+// inNetns runs fn on a thread inside network namespace ns: a socket belongs
+// to the namespace of the thread that creates it, and keeps it. The thread
+// is moved into ns and back, locked meanwhile. It must come back: the thread
+// may be the process's main thread, which the runtime never discards, and
+// then `ip netns pids ns` would name this test process and the topology's
+// cleanup would SIGKILL it. If it cannot come back, the goroutine ends still
+// locked, so that any other thread is discarded, and the test stops.
+func inNetns(ns string, fn func() error) error {
 	type res struct {
-		c     net.Conn
 		err   error
 		stuck bool
 	}
@@ -685,22 +694,19 @@ func dialInNS(ns, addr string, timeout time.Duration) (net.Conn, error) {
 			ch <- res{err: fmt.Errorf("setns %s: %w", ns, err)}
 			return
 		}
-		c, err := net.DialTimeout("tcp", addr, timeout)
+		err = fn()
 		if rerr := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); rerr != nil {
-			if c != nil {
-				c.Close()
-			}
 			ch <- res{err: fmt.Errorf("setns back from %s: %w", ns, rerr), stuck: true}
 			return // still locked
 		}
 		runtime.UnlockOSThread()
-		ch <- res{c: c, err: err}
+		ch <- res{err: err}
 	}()
 	r := <-ch
 	if r.stuck {
 		panic(r.err) // this process is partly in a test namespace: stop before cleanup kills it
 	}
-	return r.c, r.err
+	return r.err
 }
 
 // threadNetns lists the network namespaces of this process's threads
@@ -722,10 +728,13 @@ func threadNetns(t *testing.T) map[string]int {
 
 // fakeConnect is a CONNECT as a primary sends it (replicate/handshake.go's
 // fields), with the given relationship name and sent-time.
-func fakeConnect(name string, sent time.Time) []byte {
+func fakeConnect(name string, sent time.Time) []byte { return fakeConnectMCLT(name, sent, foMCLT) }
+
+// fakeConnectMCLT is fakeConnect offering the given MCLT.
+func fakeConnectMCLT(name string, sent time.Time, mclt time.Duration) []byte {
 	b, f := wire.BeginFrame(nil, wire.Connect, 0x4242, wire.AbsTime(sent.Unix()))
 	b = wire.AppendUint32Option(b, wire.OptFProtocolVersion, replicate.ProtocolVersion)
-	b = wire.AppendUint32Option(b, wire.OptFMCLT, uint32(foMCLT/time.Second))
+	b = wire.AppendUint32Option(b, wire.OptFMCLT, uint32(mclt/time.Second))
 	b = wire.AppendUint32Option(b, wire.OptFKeepaliveTime, uint32(foKeepalive/time.Second))
 	b = wire.AppendUint32Option(b, wire.OptFMaxUnackedBndUpd, 512)
 	b = wire.AppendUint16Option(b, wire.OptFConnectFlags, 0)
@@ -872,9 +881,48 @@ func (fp *foPair) stillReplicating(t *testing.T, what string, connects0 int, bas
 	}
 }
 
+// foHostileWindow is the secondary's max-unacked-bndupd in
+// TestFailoverHostilePeers: small, so that a flooding partner passes it
+// long before the link's event queue (256) fills and slows the reads.
+const foHostileWindow = 16
+
+// foSecPeerAndWindow edits the secondary's config: it names the primary's
+// address as its peer (connections from anywhere else are refused before
+// any byte is read) and advertises a window of foHostileWindow BNDUPDs.
+func foSecPeerAndWindow(cfg string) string {
+	listen := fmt.Sprintf("listen: \"[::]:%d\"\n", foPartnerPt)
+	return strings.Replace(cfg, listen, listen+fmt.Sprintf("    peer: \"[%s]:%d\"\n    max-unacked-bndupd: %d\n",
+		foPrimAddr, foPartnerPt, foHostileWindow), 1)
+}
+
+// partnerRefused reads tandem_partner_refused_total{relationship=foRel}
+// by reason from a server's /metrics.
+func partnerRefused(t *testing.T, s *tandemServer) map[string]int {
+	t.Helper()
+	b, code, err := s.get("/metrics")
+	if err != nil || code != 200 {
+		t.Fatalf("GET /metrics: %d %v", code, err)
+	}
+	m := map[string]int{}
+	for _, l := range strings.Split(string(b), "\n") {
+		rest, ok := strings.CutPrefix(l, "tandem_partner_refused_total{")
+		if !ok || !strings.Contains(rest, `relationship="`+foRel+`"`) {
+			continue
+		}
+		_, after, _ := strings.Cut(rest, `reason="`)
+		reason, _, _ := strings.Cut(after, `"`)
+		v, err := strconv.ParseFloat(strings.TrimSpace(rest[strings.LastIndex(rest, "}")+1:]), 64)
+		if err != nil {
+			t.Fatalf("bad metric line %q", l)
+		}
+		m[reason] = int(v)
+	}
+	return m
+}
+
 func TestFailoverHostilePeers(t *testing.T) {
 	requireE2E(t, "perfdhcp")
-	fp := newFoPair(t, defaultLifetimes)
+	fp := newFoPairWith(t, defaultLifetimes, foSecPeerAndWindow)
 	primNS, secNS := fp.prim.tp.srv, fp.sec.tp.srv
 	secPort := net.JoinHostPort(foSecAddr, strconv.Itoa(foPartnerPt))
 	loPort := net.JoinHostPort("::1", strconv.Itoa(foPartnerPt))
@@ -883,6 +931,9 @@ func TestFailoverHostilePeers(t *testing.T) {
 		t.Fatalf("secondary logged %d partner connections at the start, want 1", connects0)
 	}
 	refused0 := strings.Count(fp.sec.p.log(), "refused failover CONNECT")
+	if m := partnerRefused(t, fp.sec); len(m) != 7 {
+		t.Fatalf("tandem_partner_refused_total at the start: %v, want 7 reasons", m)
+	}
 	home, err := os.Readlink("/proc/self/ns/net")
 	if err != nil {
 		t.Fatal(err)
@@ -901,15 +952,18 @@ func TestFailoverHostilePeers(t *testing.T) {
 	refusedWith(t, "(a) wrong relationship name", a, wire.StatusConfigurationConflict, `"pair-b"`)
 	fp.stillReplicating(t, "(a)", connects0, [3]byte{0, 0x0c, 0x0a})
 
-	// (b) The right name, a clock 30 s ahead, then 30 s behind.
+	// (b) The right name, a clock 30 s ahead, then 30 s behind; then the
+	// right clock and another MCLT.
 	for _, skew := range []time.Duration{30 * time.Second, -30 * time.Second} {
 		what := fmt.Sprintf("(b) sent-time skewed by %v", skew)
 		a = hostile(t, primNS, secPort, fakeConnect(foRel, time.Now().Add(skew)), 5*time.Second)
 		refusedWith(t, what, a, wire.StatusExcessiveTimeSkew, "apart")
 	}
+	a = hostile(t, primNS, secPort, fakeConnectMCLT(foRel, time.Now(), 2*foMCLT), 5*time.Second)
+	refusedWith(t, "(b) MCLT mismatch", a, wire.StatusConfigurationConflict, "MCLT")
 	fp.stillReplicating(t, "(b)", connects0, [3]byte{0, 0x0c, 0x0b})
 
-	// (c) Garbage, on the secondary's loopback. Each is decidable at once:
+	// (c) Garbage from the primary's address. Each is decidable at once:
 	// a length below the failover header; a frame of a client message type
 	// (SOLICIT); a CONNECT whose option runs past the message; 64 KiB of
 	// bytes that frame as a non-failover type; a valid frame of the wrong
@@ -935,9 +989,9 @@ func TestFailoverHostilePeers(t *testing.T) {
 		{"(c) CONNECT with an option past its end", truncated},
 		{"(c) 64 KiB of junk", big},
 	} {
-		closedSilently(t, g.what, hostile(t, secNS, loPort, g.payload, 5*time.Second), 3*time.Second)
+		closedSilently(t, g.what, hostile(t, primNS, secPort, g.payload, 5*time.Second), 3*time.Second)
 	}
-	refusedWith(t, "(c) CONTACT instead of CONNECT", hostile(t, secNS, loPort, contact, 5*time.Second), wire.StatusNotSupported, "CONNECT")
+	refusedWith(t, "(c) CONTACT instead of CONNECT", hostile(t, primNS, secPort, contact, 5*time.Second), wire.StatusNotSupported, "CONNECT")
 
 	// (c) A peer that sends the start of a frame and stalls holds no slot
 	// for long: the secondary gives up after its handshake timeout (10 s).
@@ -945,16 +999,65 @@ func TestFailoverHostilePeers(t *testing.T) {
 	closedSilently(t, "(c) a stalled partial frame", stall, 12*time.Second)
 	fp.stillReplicating(t, "(c)", connects0, [3]byte{0, 0x0c, 0x0c})
 
-	// The secondary logged each refusal with its status.
+	// (d) An address that is not the configured peer (the secondary's
+	// own loopback): closed before a byte is read, even a valid CONNECT.
+	closedSilently(t, "(d) unconfigured address", hostile(t, secNS, loPort, fakeConnect(foRel, time.Now()), 5*time.Second), 3*time.Second)
+	fp.stillReplicating(t, "(d)", connects0, [3]byte{0, 0x0c, 0x0d})
+
+	// The secondary logged each refusal with its status, and counted each
+	// under its reason.
 	log := fp.sec.p.log()
-	if n := strings.Count(log, "refused failover CONNECT") - refused0; n != 4 {
-		t.Errorf("secondary logged %d refused CONNECTs, want 4 (a, b×2, CONTACT)", n)
+	if n := strings.Count(log, "refused failover CONNECT") - refused0; n != 5 {
+		t.Errorf("secondary logged %d refused CONNECTs, want 5 (a, b×3, CONTACT)", n)
 	}
-	for _, s := range []string{`"status": 17`, `"status": 22`, `"status": 14`} {
+	for _, s := range []string{`"status": 17`, `"status": 22`, `"status": 14`, "refused failover connection from an address with no relationship"} {
 		if !strings.Contains(log, s) {
 			t.Errorf("secondary's log has no refusal with %s", s)
 		}
 	}
+	want := map[string]int{"address": 1, "tls": 0, "malformed": 5, "skew": 2, "config-conflict": 2, "connect-other": 1, "window": 0}
+	if got := partnerRefused(t, fp.sec); !reflect.DeepEqual(got, want) {
+		t.Errorf("tandem_partner_refused_total by reason: %v, want %v", got, want)
+	}
+
+	// (e) A partner that passes the CONNECT (the primary's address, name,
+	// clock and MCLT; it displaces the real primary's session, as a
+	// reconnecting primary would) and then sends 100 times the advertised
+	// window of BNDUPDs without waiting for BNDREPLYs. RFC 8156 makes the
+	// window the sender's duty and says nothing of the receiver; tandem
+	// ends the session with a DISCONNECT naming the window (replicate/
+	// session.go windowExceeded), counts and logs it. The real primary
+	// reconnects and the pair goes on.
+	connects1 := strings.Count(fp.sec.p.log(), "partner connected")
+	flood := fakeConnect(foRel, time.Now())
+	for i := 0; i < 100*foHostileWindow; i++ {
+		b, f := wire.BeginFrame(nil, wire.BndUpd, uint32(0x100+i), wire.AbsTime(time.Now().Unix()))
+		flood = append(flood, wire.EndFrame(b, f)...)
+	}
+	a = hostile(t, primNS, secPort, flood, 5*time.Second)
+	t.Logf("(e) unacked window exceeded: %v", a)
+	if len(a.msgs) < 2 || a.msgs[0].Type != wire.ConnectReply || a.msgs[0].Has&wire.FHasStatus != 0 {
+		t.Errorf("(e): got %v, want an accepting CONNECTREPLY first", a)
+	}
+	if last := a.msgs[len(a.msgs)-1]; len(a.msgs) == 0 || last.Type != wire.Disconnect || !strings.Contains(string(last.StatusMsg), "MAX_UNACKED_BNDUPD") || !a.closed {
+		t.Errorf("(e): got %v, want a DISCONNECT naming MAX_UNACKED_BNDUPD, then the close", a)
+	}
+	if n := strings.Count(fp.sec.p.log(), "unacked window exceeded"); n != 1 {
+		t.Errorf("(e): the secondary logged %d window refusals, want 1", n)
+	}
+	want["window"] = 1
+	if got := partnerRefused(t, fp.sec); !reflect.DeepEqual(got, want) {
+		t.Errorf("(e): tandem_partner_refused_total by reason: %v, want %v", got, want)
+	}
+	// The fake's session and the real primary's return both came up.
+	for deadline := time.Now().Add(30 * time.Second); strings.Count(fp.sec.p.log(), "partner connected") < connects1+2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("(e): the real primary did not reconnect within 30 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	fp.waitStates(t, 30*time.Second, "normal", "normal")
+	fp.stillReplicating(t, "(e)", strings.Count(fp.sec.p.log(), "partner connected"), [3]byte{0, 0x0c, 0x0e})
 }
 
 // ---------------------------------------------------------------------------

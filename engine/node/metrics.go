@@ -131,6 +131,7 @@ var (
 	descFoCommOK       = desc("tandem_failover_comm_ok", "1 while the partner link is up and the partner's STATE has arrived.", "relationship")
 	descFoUnacked      = desc("tandem_failover_unacked_bndupd", "Lease changes not yet acknowledged by the partner (sent and unacked, or queued).", "relationship")
 	descFoSkew         = desc("tandem_failover_clock_skew_seconds", "Partner clock minus ours, measured at CONNECT.", "relationship")
+	descPartnerRefused = desc("tandem_partner_refused_total", "Partner-port connections and sessions refused, by reason (address: not the configured partner; tls: handshake failed; malformed: no failover message first; skew: clocks too far apart; config-conflict: name, MCLT or flags differ, or a second partner; connect-other: any other CONNECT refusal; window: the partner exceeded our MAX_UNACKED_BNDUPD).", "relationship", "reason")
 )
 
 // collector reads the node's figures when a scrape arrives.
@@ -141,7 +142,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		descPacketsRx, descPacketsTx, descPacketsDropped, descReplyStatus, descPeerUnhandled, descLeasesActive,
 		descLeaseRecords, descLeasesByState, descJournalSeq, descJournalCommits, descJournalEvents, descJournalErrors,
 		descJournalFree, descJournalLow,
-		descFoState, descFoPartnerState, descFoCommOK, descFoUnacked, descFoSkew} {
+		descFoState, descFoPartnerState, descFoCommOK, descFoUnacked, descFoSkew, descPartnerRefused} {
 		ch <- d
 	}
 	for _, p := range c.n.peers {
@@ -212,6 +213,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descPacketsDropped, st.NoSpace.Load(), "journal-full")
 	for _, p := range n.peers {
 		p.repl.lagHist.Collect(ch)
+		ls := p.link.Stats()
+		for _, r := range [...]struct {
+			reason string
+			v      uint64
+		}{
+			{"address", ls.RefusedPeers}, {"tls", ls.RefusedTLS}, {"malformed", ls.RefusedMalformed},
+			{"skew", ls.RefusedSkew}, {"config-conflict", ls.RefusedConflict},
+			{"connect-other", ls.RefusedConnects - ls.RefusedSkew - ls.RefusedConflict},
+			{"window", ls.RefusedWindow},
+		} {
+			counter(descPartnerRefused, r.v, p.name, r.reason)
+		}
 	}
 	if !live {
 		return // stopped: the engine's own figures are gone with the loop

@@ -227,6 +227,11 @@ func TestMetricsPair(t *testing.T) {
 		if v := metricValue(t, mf, "tandem_failover_alarms_total", "relationship", "pair-a", "state", "communications-interrupted"); v != 0 {
 			t.Errorf("%s: alarms %v before any outage", r.Role, v)
 		}
+		for _, reason := range []string{"address", "tls", "malformed", "skew", "config-conflict", "connect-other", "window"} {
+			if v := metricValue(t, mf, "tandem_partner_refused_total", "relationship", "pair-a", "reason", reason); v != 0 {
+				t.Errorf("%s: tandem_partner_refused_total{reason=%s} = %v with no refusal", r.Role, reason, v)
+			}
+		}
 	}
 	if v := metricValue(t, mf, "tandem_failover_unacked_bndupd", "relationship", "pair-a"); v != 0 {
 		t.Errorf("primary: %v unacked updates after the load was replicated", v)
