@@ -111,15 +111,7 @@ func TestFailoverChaos(t *testing.T) {
 	fp := newFoPairWith(t, defaultLifetimes, foWithMCLT(chaosMCLT))
 	secTp := fp.sec.tp
 	pcap := filepath.Join(fp.cli.dir, "chaos.pcap")
-	td := fp.cli.start(fp.cli.cli, "tcpdump", 6*time.Minute, "tcpdump", "-i", foBridge, "-n", "-U", "-B", "16384",
-		"-s", "0", "-Z", "root", "-w", pcap, "udp port 547 or udp port 546")
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(td.log(), "listening on") {
-		if td.exited() || time.Now().After(deadline) {
-			t.Fatalf("tcpdump did not start: %v\n%s", td.err, td.log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	td := fp.cli.captureDHCP(t, fp.cli.cli, foBridge, pcap, 6*time.Minute)
 
 	// Two perfdhcps for the whole run, multicast on the client link (both
 	// servers hear them). The renewing clients: 1,000 clients drawn in turn

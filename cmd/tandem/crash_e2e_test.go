@@ -17,7 +17,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -94,15 +93,7 @@ func TestCrashRounds(t *testing.T) {
 	s := startTandem(t, tp, defaultLifetimes)
 
 	pcap := filepath.Join(tp.dir, "crash.pcap")
-	td := tp.start(tp.cli, "tcpdump", 5*time.Minute, "tcpdump", "-i", cliIf, "-n", "-U", "-B", "16384", "-s", "0",
-		"-Z", "root", "-w", pcap, "udp port 546 or udp port 547")
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(td.log(), "listening on") {
-		if td.exited() || time.Now().After(deadline) {
-			t.Fatalf("tcpdump did not start: %v\n%s", td.err, td.log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	td := tp.captureDHCP(t, tp.cli, cliIf, pcap, 5*time.Minute)
 
 	// One perfdhcp for all rounds: relayed, 20,000 clients drawn at random,
 	// so that later rounds also bring back clients that already hold a

@@ -96,15 +96,7 @@ func TestDiskFull(t *testing.T) {
 	}
 
 	pcap := filepath.Join(tp.dir, "diskfull.pcap")
-	td := tp.start(tp.cli, "tcpdump", 2*time.Minute, "tcpdump", "-i", cliIf, "-n", "-U", "-B", "16384", "-s", "0",
-		"-Z", "root", "-w", pcap, "udp port 546 or udp port 547")
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(td.log(), "listening on") {
-		if td.exited() || time.Now().After(deadline) {
-			t.Fatalf("tcpdump did not start: %v\n%s", td.err, td.log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	td := tp.captureDHCP(t, tp.cli, cliIf, pcap, 2*time.Minute)
 	const rate = 500
 	args := []string{"-6", "-A", "1", "-r", strconv.Itoa(rate), "-p", "20", "-R", "100000",
 		"-W", "500000", "-e", "address-and-prefix", "-l", cliIf, srvAddr}
@@ -294,15 +286,7 @@ func TestDiskFullNoReserve(t *testing.T) {
 	f.Close()
 
 	pcap := filepath.Join(tp.dir, "enospc.pcap")
-	td := tp.start(tp.cli, "tcpdump", 2*time.Minute, "tcpdump", "-i", cliIf, "-n", "-U", "-B", "16384", "-s", "0",
-		"-Z", "root", "-w", pcap, "udp port 546 or udp port 547")
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(td.log(), "listening on") {
-		if td.exited() || time.Now().After(deadline) {
-			t.Fatalf("tcpdump did not start: %v\n%s", td.err, td.log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	td := tp.captureDHCP(t, tp.cli, cliIf, pcap, 2*time.Minute)
 	const rate = 1500
 	args := []string{"-6", "-A", "1", "-r", strconv.Itoa(rate), "-p", "40", "-R", "1000000",
 		"-W", "500000", "-e", "address-and-prefix", "-l", cliIf, srvAddr}

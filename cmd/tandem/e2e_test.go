@@ -338,6 +338,23 @@ func (tp *topo) exec(ns string, timeout time.Duration, name string, args ...stri
 
 // start starts a long-running command inside namespace ns, with output to
 // a log file; the test's cleanup kills it if it is still running.
+// captureDHCP runs tcpdump in namespace ns on interface ifname, writing
+// the DHCPv6 traffic (ports 546, 547) to pcap for maxLife at most, and
+// returns once it listens: what clients were really told is read from it.
+func (tp *topo) captureDHCP(t *testing.T, ns, ifname, pcap string, maxLife time.Duration) *proc {
+	t.Helper()
+	td := tp.start(ns, "tcpdump", maxLife, "tcpdump", "-i", ifname, "-n", "-U", "-B", "16384", "-s", "0",
+		"-Z", "root", "-w", pcap, "udp port 546 or udp port 547")
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(td.log(), "listening on") {
+		if td.exited() || time.Now().After(deadline) {
+			t.Fatalf("tcpdump did not start: %v\n%s", td.err, td.log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return td
+}
+
 func (tp *topo) start(ns, label string, maxLife time.Duration, name string, args ...string) *proc {
 	tp.t.Helper()
 	logPath := filepath.Join(tp.dir, fmt.Sprintf("%s-%d.log", label, time.Now().UnixNano()))
@@ -1339,15 +1356,7 @@ func TestRestartKeepsLeases(t *testing.T) {
 
 	// Capture the client side of the wire: what clients were told.
 	pcap := filepath.Join(tp.dir, "restart.pcap")
-	td := tp.start(tp.cli, "tcpdump", 2*time.Minute, "tcpdump", "-i", cliIf, "-n", "-U", "-B", "16384", "-s", "0",
-		"-Z", "root", "-w", pcap, "udp port 546 or udp port 547")
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(td.log(), "listening on") {
-		if td.exited() || time.Now().After(deadline) {
-			t.Fatalf("tcpdump did not start: %v\n%s", td.err, td.log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	td := tp.captureDHCP(t, tp.cli, cliIf, pcap, 2*time.Minute)
 
 	const rate, seconds = 1000, 6
 	args := perfdhcpArgs(true, rate, seconds)

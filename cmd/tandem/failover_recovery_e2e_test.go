@@ -1158,15 +1158,7 @@ func TestFailoverFigures(t *testing.T) {
 			fp := newFoPair(t, defaultLifetimes)
 			secDUID, _ := parseDUID(foGetStatus(t, fp.sec).Server.DUID)
 			pcap := filepath.Join(fp.cli.dir, name+".pcap")
-			td := fp.cli.start(fp.cli.cli, "tcpdump", 2*time.Minute, "tcpdump", "-i", foBridge, "-n", "-U", "-B", "16384",
-				"-s", "0", "-Z", "root", "-w", pcap, "udp port 547 or udp port 546")
-			deadline := time.Now().Add(10 * time.Second)
-			for !strings.Contains(td.log(), "listening on") {
-				if td.exited() || time.Now().After(deadline) {
-					t.Fatalf("tcpdump did not start: %v\n%s", td.err, td.log())
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+			td := fp.cli.captureDHCP(t, fp.cli.cli, foBridge, pcap, 2*time.Minute)
 			args := fp.perfdhcpArgs("address-only", 500, 12, "00:0e:01:00:00:00")
 			perf := fp.cli.start(fp.cli.cli, "perfdhcp", time.Minute, "perfdhcp", args...)
 			time.Sleep(3 * time.Second)
