@@ -75,9 +75,10 @@ func TestSnapshotRestoreEqualsReplay(t *testing.T) {
 	// Enough resources that a snapshot spans several chunks.
 	g := newGen(2, 6000, 3000)
 	appendAll(t, j, live, g.events(12000), 64, rand.New(rand.NewPCG(2, 2)))
-	// Snapshots come every max(700, records in the last one) events.
+	// Snapshots come every max(700, SnapshotSpacing × records in the last
+	// one) events.
 	snap, recs := j.SnapshotSeq(), j.snapCount.Load()
-	if snap == 0 || recs == 0 || j.LastSeq()-snap >= max(700, recs) {
+	if snap == 0 || recs == 0 || j.LastSeq()-snap >= max(700, SnapshotSpacing*recs) {
 		t.Fatalf("snapshot at %d (%d records), last %d: SnapshotDue was not honoured", snap, recs, j.LastSeq())
 	}
 	if snap == j.LastSeq() {

@@ -93,7 +93,7 @@ func serveMain(args []string) int {
 	fs.DurationVar(&o.JournalWait, "journal-wait", 0, "max time a journal commit waits to fill (0: commit when the queue is drained)")
 	fs.IntVar(&o.Readers, "readers", 1, "unicast sockets (SO_REUSEPORT) and reader goroutines per listen address")
 	fs.IntVar(&o.ReadBatch, "read-batch", 64, "datagrams per read syscall (recvmmsg)")
-	fs.Uint64Var(&o.SnapshotEvery, "snapshot-every", 100000, "journal events between snapshots, at least (and at least as many as the last snapshot held records, so their cost per event stays constant)")
+	fs.Uint64Var(&o.SnapshotEvery, "snapshot-every", 100000, "journal events between snapshots, at least (and at least 4× as many as the last snapshot held records, so their cost per event stays constant)")
 	fs.IntVar(&o.ReplBatch, "repl-batch", 0, "max partner messages (BNDUPDs, BNDREPLYs) per write syscall (0: all queued)")
 	fs.IntVar(&o.ReplMaxUnacked, "repl-max-unacked", 0, "MAX_UNACKED_BNDUPD window advertised to partners; overrides each relationship's max-unacked-bndupd (0: keep the config's)")
 	fs.Var((*byteSize)(&o.JournalMinFree), "journal-min-free", "free `space` kept in reserve on the journal's filesystem (e.g. 128MiB, 1GiB); below it no new leases are granted (default 128MiB)")
