@@ -44,6 +44,11 @@ func (e *Engine) Apply(ev Event) {
 	}
 	l.Binding = *b
 	l.subnet = int32(e.subnetOf(b.Kind, b.Prefix))
+	if ev.Why != 0 && ev.Why < CauseExpiry { // a client's message, at this server
+		if rel := e.relOf(l); rel >= 0 {
+			e.rels[rel].lastServed = max(e.rels[rel].lastServed, ev.Time)
+		}
+	}
 	if b.Status == StatusFreeBackup {
 		e.capacityChanged(int(l.subnet)) // the secondary's own pool grew
 	}

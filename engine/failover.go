@@ -38,9 +38,9 @@ import (
 // even when no transition asks for it: Stored().LastOperated is the "last
 // recorded time of operation" that STARTUP and RECOVER-WAIT rely on
 // (endpoint.go). A stale (early) value errs the unsafe way — RECOVER where
-// POTENTIAL-CONFLICT was due, a RECOVER-WAIT too short — so boot does not
-// trust it alone (lastActivity). A minute costs one small event per
-// relationship per minute.
+// POTENTIAL-CONFLICT was due, a RECOVER-WAIT too short — so boot raises it
+// to the last client-caused lease event replayed (relState.lastServed). A
+// minute costs one small event per relationship per minute.
 const storedRefresh = 60
 
 // relState is one relationship's endpoint and the image last applied for it.
@@ -50,7 +50,17 @@ type relState struct {
 	stored    StoredState // the last EventEndpoint applied
 	hasStored bool
 	digest    uint64 // stored's share of the state digest
-	ep        *Endpoint
+	// lastServed is the time of the latest lease event a client's message
+	// caused in this relationship's subnets, as Apply saw them (replay
+	// included): when this server last served, which the stored
+	// LastOperated (refreshed every storedRefresh) may understate after a
+	// crash. Only this server's own client work counts: records the
+	// partner sent carry the partner's activity, and counting them sent a
+	// server back from RECOVER-WAIT into POTENTIAL-CONFLICT, and on to
+	// serving in RESOLUTION-INTERRUPTED from a pool the partner had used
+	// (pair simulation, seed 231).
+	lastServed int64
+	ep         *Endpoint
 }
 
 // foCtx is the failover view of the client request being answered. rel < 0:
@@ -84,43 +94,16 @@ func (e *Engine) boot() {
 		return
 	}
 	e.booted = true
-	last := e.lastActivity()
 	for i := range e.rels {
 		r := &e.rels[i]
 		var st *StoredState
 		if r.hasStored {
 			s := r.stored
-			s.LastOperated = max(s.LastOperated, last[i])
+			s.LastOperated = max(s.LastOperated, r.lastServed)
 			st = &s
 		}
 		r.ep = NewEndpoint(r.epCfg, st, e.now)
 	}
-}
-
-// lastActivity returns, per relationship, the latest client transaction or
-// status change among its lease records: a lower bound on when this server
-// last operated that, unlike the stored LastOperated (refreshed only every
-// storedRefresh), a crash cannot leave stale — every lease it gave is
-// journaled before the client hears of it. Records the partner sent count
-// too, which can only make the bound later: POTENTIAL-CONFLICT over
-// RECOVER, a longer RECOVER-WAIT, the safe side of both (found by the
-// demo: a primary killed 50 s after its last refresh came back through
-// RECOVER although it had served until the partner's PARTNER-DOWN began).
-// One pass over the records, once per boot.
-func (e *Engine) lastActivity() []int64 {
-	last := make([]int64, len(e.rels))
-	if len(last) == 0 {
-		return last
-	}
-	visit := func(l *Lease) bool {
-		if rel := e.relOf(l); rel >= 0 {
-			last[rel] = max(last[rel], l.CLTT, l.StartOfState)
-		}
-		return true
-	}
-	e.na.each(visit)
-	e.pd.each(visit)
-	return last
 }
 
 // peer handles the failover inputs of one relationship.

@@ -15,16 +15,22 @@ import (
 // pointer and grows by doubling, so at 500,000 records a
 // map[netip.Addr]*Lease cost about 70 bytes each and a map[uint64]*Lease
 // about 35; here a slot is the pointer alone (the key is in the record)
-// and the table stays between 20 % and 80 % full: 10–20 bytes a record.
-// Open addressing with linear probing and backward-shift deletion, so
-// there are no tombstones and lookups of absent keys stay short. The
-// hashes need no seed: the server chooses which addresses get records, and
-// a client's DUID buys it one slot, as it would one map entry.
+// plus a one-byte tag, and the table stays between 20 % and 80 % full:
+// 11–23 bytes a record. Open addressing with linear probing and
+// backward-shift deletion, so there are no tombstones and lookups of
+// absent keys stay short. The tag (7 bits of the hash, never 0; 0 marks an
+// empty slot) lets a probe pass over other records without following their
+// pointers: a miss costs a cache line or two of tags instead of a record
+// fetch per candidate (the pointer-only version cost 15 % more CPU per
+// exchange). The hashes need no seed: the server chooses which addresses
+// get records, and a client's DUID buys it one slot, as it would one map
+// entry.
 //
-// Lookups walk the probe run themselves (first, then next until a nil
-// slot), so the hot path needs no closure.
+// Lookups walk the probe run themselves (first, then the next slot until
+// an empty one), so the hot path needs no closure.
 type slotTable[K keyer] struct {
 	slots []*Lease // len is 0 or a power of two
+	tags  []uint8  // tagOf the hash of slots[i]'s record; 0: empty
 	n     int
 }
 
@@ -33,16 +39,21 @@ type keyer interface{ hashOf(*Lease) uint64 }
 
 const tableMinSize = 64
 
+// tagOf is a slot's tag for hash h: its top seven bits, and never 0. The
+// slot index comes from the low bits, so the two are independent.
+func tagOf(h uint64) uint8 { return uint8(h>>57) | 0x80 }
+
 func (t *slotTable[K]) len() int { return t.n }
 
-// first returns the slot a probe for hash h starts at, and the mask that
-// next needs; ok is false when the table is empty.
-func (t *slotTable[K]) first(h uint64) (i, mask uint64, ok bool) {
+// first returns the slot a probe for hash h starts at, the mask that the
+// next slot needs, and the tag to look for; ok is false when the table is
+// empty.
+func (t *slotTable[K]) first(h uint64) (i, mask uint64, tag uint8, ok bool) {
 	if t.n == 0 {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	mask = uint64(len(t.slots) - 1)
-	return h & mask, mask, true
+	return h & mask, mask, tagOf(h), true
 }
 
 // put files l, whose key must not be in the table yet.
@@ -56,12 +67,13 @@ func (t *slotTable[K]) put(l *Lease) {
 
 func (t *slotTable[K]) insert(l *Lease) {
 	var k K
+	h := k.hashOf(l)
 	mask := uint64(len(t.slots) - 1)
-	i := k.hashOf(l) & mask
-	for t.slots[i] != nil {
+	i := h & mask
+	for t.tags[i] != 0 {
 		i = (i + 1) & mask
 	}
-	t.slots[i] = l
+	t.slots[i], t.tags[i] = l, tagOf(h)
 }
 
 // remove empties slot i (found by a probe) and closes the gap: later
@@ -70,17 +82,14 @@ func (t *slotTable[K]) insert(l *Lease) {
 func (t *slotTable[K]) remove(i uint64) {
 	var k K
 	mask := uint64(len(t.slots) - 1)
-	for j := (i + 1) & mask; ; j = (j + 1) & mask {
+	for j := (i + 1) & mask; t.tags[j] != 0; j = (j + 1) & mask {
 		l := t.slots[j]
-		if l == nil {
-			break
-		}
 		if home := k.hashOf(l) & mask; (j-home)&mask >= (j-i)&mask {
-			t.slots[i] = l
+			t.slots[i], t.tags[i] = l, t.tags[j]
 			i = j
 		}
 	}
-	t.slots[i] = nil
+	t.slots[i], t.tags[i] = nil, 0
 	t.n--
 	if len(t.slots) > tableMinSize && t.n*5 < len(t.slots) {
 		t.resize(len(t.slots) / 2)
@@ -89,7 +98,7 @@ func (t *slotTable[K]) remove(i uint64) {
 
 func (t *slotTable[K]) resize(size int) {
 	old := t.slots
-	t.slots = make([]*Lease, size)
+	t.slots, t.tags = make([]*Lease, size), make([]uint8, size)
 	for _, l := range old {
 		if l != nil {
 			t.insert(l)
@@ -131,11 +140,12 @@ func addrHash(a netip.Addr) uint64 {
 
 // get returns the record filed under address a, or nil.
 func (t *leaseTable) get(a netip.Addr) *Lease {
-	i, mask, ok := t.first(addrHash(a))
-	for ok {
-		l := t.slots[i]
-		if l == nil || l.Prefix.Addr() == a {
-			return l
+	i, mask, tag, ok := t.first(addrHash(a))
+	for ok && t.tags[i] != 0 {
+		if t.tags[i] == tag {
+			if l := t.slots[i]; l.Prefix.Addr() == a {
+				return l
+			}
 		}
 		i = (i + 1) & mask
 	}
@@ -144,13 +154,9 @@ func (t *leaseTable) get(a netip.Addr) *Lease {
 
 // del removes the record filed under a, if any.
 func (t *leaseTable) del(a netip.Addr) {
-	i, mask, ok := t.first(addrHash(a))
-	for ok {
-		l := t.slots[i]
-		if l == nil {
-			return
-		}
-		if l.Prefix.Addr() == a {
+	i, mask, tag, ok := t.first(addrHash(a))
+	for ok && t.tags[i] != 0 {
+		if t.tags[i] == tag && t.slots[i].Prefix.Addr() == a {
 			t.remove(i)
 			return
 		}
@@ -173,8 +179,8 @@ func (t *clientTable) add(l *Lease) { t.put(l) }
 
 // drop takes l out of the index.
 func (t *clientTable) drop(l *Lease) {
-	i, mask, ok := t.first(byClient{}.hashOf(l))
-	for ok && t.slots[i] != nil {
+	i, mask, _, ok := t.first(byClient{}.hashOf(l))
+	for ok && t.tags[i] != 0 {
 		if t.slots[i] == l {
 			t.remove(i)
 			return
@@ -188,10 +194,12 @@ func (t *clientTable) drop(l *Lease) {
 // request's CLIENTID) compared without a copy.
 func (t *clientTable) find(k Kind, duid []byte, iaid uint32, sn int) *Lease {
 	var found *Lease
-	i, mask, ok := t.first(clientKey(k, duid, iaid))
-	for ok && t.slots[i] != nil {
-		if l := t.slots[i]; l.Kind == k && l.IAID == iaid && int(l.subnet) == sn && l.DUID == string(duid) {
-			found = l
+	i, mask, tag, ok := t.first(clientKey(k, duid, iaid))
+	for ok && t.tags[i] != 0 {
+		if t.tags[i] == tag {
+			if l := t.slots[i]; l.Kind == k && l.IAID == iaid && int(l.subnet) == sn && l.DUID == string(duid) {
+				found = l
+			}
 		}
 		i = (i + 1) & mask
 	}
