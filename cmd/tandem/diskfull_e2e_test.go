@@ -70,6 +70,21 @@ func metricValue(text, series string) string {
 	return ""
 }
 
+// mountTmpfs mounts a size-limited tmpfs on dir (created) for the test's
+// data dir, and unmounts it at cleanup.
+func mountTmpfs(t *testing.T, tp *topo, dir string, size int) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tp.must("mount", "-t", "tmpfs", "-o", "size="+strconv.Itoa(size), "tandem-diskfull", dir)
+	t.Cleanup(func() {
+		if out, err := exec.Command(tool("umount"), dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", dir, err, out)
+		}
+	})
+}
+
 func TestDiskFull(t *testing.T) {
 	requireE2E(t, "perfdhcp", "tcpdump")
 	tp := newTopo(t)
@@ -78,15 +93,7 @@ func TestDiskFull(t *testing.T) {
 	// reserve (128 MiB) free.
 	const fsSize = 200 << 20
 	data := filepath.Join(tp.dir, "data")
-	if err := os.MkdirAll(data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tp.must("mount", "-t", "tmpfs", "-o", "size="+strconv.Itoa(fsSize), "tandem-diskfull", data)
-	t.Cleanup(func() {
-		if out, err := exec.Command(tool("umount"), data).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v %s", data, err, out)
-		}
-	})
+	mountTmpfs(t, tp, data, fsSize)
 	s := startTandem(t, tp, defaultLifetimes)
 	var st0 diskStatus
 	s.getJSON(t, "/v1/status", &st0)
@@ -250,15 +257,7 @@ func TestDiskFullNoReserve(t *testing.T) {
 	tp := newTopo(t)
 	const fsSize = 64 << 20
 	data := filepath.Join(tp.dir, "data")
-	if err := os.MkdirAll(data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tp.must("mount", "-t", "tmpfs", "-o", "size="+strconv.Itoa(fsSize), "tandem-diskfull", data)
-	t.Cleanup(func() {
-		if out, err := exec.Command(tool("umount"), data).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v %s", data, err, out)
-		}
-	})
+	mountTmpfs(t, tp, data, fsSize)
 	s := startTandem(t, tp, defaultLifetimes)
 	// 64 MiB is under the default reserve: the server starts refusing.
 	waitSpace(t, s, true, 3*time.Second)
