@@ -47,8 +47,8 @@ func BenchmarkExchange(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			cfg := basicConfig()
-			cfg.Subnets[1].Pools = []Range{{mustAddr("2001:db8:2::"), mustAddr("2001:db8:2::ffff:ffff:ffff:ffff")}}
-			cfg.Subnets[0].Pools = []Range{{mustAddr("2001:db8:1::"), mustAddr("2001:db8:1::ffff:ffff:ffff:ffff")}}
+			cfg.Subnets[1].Pools = []Pool{{Start: mustAddr("2001:db8:2::"), End: mustAddr("2001:db8:2::ffff:ffff:ffff:ffff")}}
+			cfg.Subnets[0].Pools = []Pool{{Start: mustAddr("2001:db8:1::"), End: mustAddr("2001:db8:1::ffff:ffff:ffff:ffff")}}
 			newEngine := func() *Engine {
 				e, err := New(cfg)
 				if err != nil {

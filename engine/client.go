@@ -144,11 +144,10 @@ func (e *Engine) begin(in *Input, t wire.MsgType) ([]byte, *relayStarts) {
 // wrapping and queues the reply.
 func (e *Engine) finish(in *Input, b []byte, rs *relayStarts) {
 	m := &in.Pkt.Msg
-	if len(e.dnsServers) > 0 && m.Requested(wire.OptDNSServers) {
-		b = wire.AppendOption(b, wire.OptDNSServers, e.dnsServers)
-	}
-	if len(e.domainList) > 0 && m.Requested(wire.OptDomainList) {
-		b = wire.AppendOption(b, wire.OptDomainList, e.domainList)
+	for _, o := range e.cfg.Options {
+		if m.Requested(o.Code) {
+			b = wire.AppendOption(b, o.Code, o.Data)
+		}
 	}
 	e.close(in, b, rs)
 }

@@ -28,9 +28,17 @@ type Config struct {
 	// DeclineHold is how long a DECLINEd address stays ABANDONED.
 	DeclineHold time.Duration
 
-	// Stateless options, sent when the client's ORO asks for them.
-	DNSServers   []netip.Addr
-	DomainSearch []string
+	// Options are the global options (the least specific level; see
+	// Options for how levels combine).
+	Options Options
+	// Classes are the client classes, in config order: a client belongs
+	// to every class whose Match it meets. Pools name them to restrict
+	// who draws from them; their options apply to their members. At most
+	// MaxClasses.
+	Classes []Class
+	// Unicast is what the server does with a REQUEST, RENEW, RELEASE or
+	// DECLINE sent to it by unicast, not relayed (RFC 8415 §16, §18.3).
+	Unicast UnicastPolicy
 
 	Subnets []SubnetConfig
 
@@ -65,27 +73,116 @@ type SubnetConfig struct {
 	Prefix       netip.Prefix
 	Interface    string // directly attached link, matched for non-relayed traffic
 	Relationship string // failover relationship serving it ("" = standalone)
-	Pools        []Range
+	Pools        []Pool
 	PDPools      []PDPool
 	Reservations []Reservation
+	Options      Options
 }
 
-// Range is an inclusive address range. Start and End share their upper 64
-// bits, so a range is at most a whole /64 and is never materialised.
-type Range struct{ Start, End netip.Addr }
+// Pool is an inclusive address range that clients draw addresses from.
+// Start and End share their upper 64 bits, so a pool is at most a whole
+// /64 and is never materialised.
+type Pool struct {
+	Start, End netip.Addr
+	// Classes, when set, restricts the pool to clients in at least one
+	// of the named classes (Config.Classes); empty serves everyone.
+	Classes []string
+	// Options apply to clients given an address from this pool.
+	Options Options
+}
 
 // PDPool delegates prefixes of DelegatedLen carved from Prefix.
 type PDPool struct {
 	Prefix       netip.Prefix
 	DelegatedLen int
+	Classes      []string // as Pool.Classes
+	Options      Options  // apply to clients delegated a prefix from here
 }
 
-// Reservation binds an address and/or a prefix to one DUID.
+// Reservation binds an address and/or a prefix to one client, named by
+// exactly one key: its DUID, or — so that a replaced CPE behind the same
+// subscriber line keeps its prefix — the relay's REMOTE_ID (RFC 4649:
+// enterprise number first), INTERFACE_ID (RFC 8415 §21.18) or
+// SUBSCRIBER_ID (RFC 4580), matched exactly against the innermost relay
+// layer that carries the option.
 type Reservation struct {
-	DUID    []byte
-	Address netip.Addr   // invalid = none
-	Prefix  netip.Prefix // invalid = none
+	DUID         []byte
+	RemoteID     []byte
+	InterfaceID  []byte
+	SubscriberID []byte
+	Address      netip.Addr   // invalid = none
+	Prefix       netip.Prefix // invalid = none
+	Options      Options      // the most specific level: they beat every other
 }
+
+// Option is one DHCPv6 option the server may send: its code and its data,
+// encoded once when the config is read (engine/config), so building a
+// reply appends bytes and encodes nothing.
+type Option struct {
+	Code uint16
+	Data []byte
+}
+
+// Options are the options configured at one level, at most one per code.
+// Levels, most specific first: reservation, client classes (in
+// Config.Classes order), the pools of the resources in the reply (address
+// pools, then pd-pools), subnet, global. For each option code the client's
+// ORO asks for, the most specific level that has it wins.
+type Options []Option
+
+// Get returns the option with code, if the set has one.
+func (o Options) Get(code uint16) (Option, bool) {
+	for _, x := range o {
+		if x.Code == code {
+			return x, true
+		}
+	}
+	return Option{}, false
+}
+
+// MaxClasses bounds Config.Classes: a client's classes are a bit set.
+const MaxClasses = 64
+
+// Class is a client class: the clients that meet Match, and the options
+// they get.
+type Class struct {
+	Name    string
+	Match   Match
+	Options Options
+}
+
+// Match is what a client must show to be in a class. Every set field must
+// hold (AND); a Match with none set matches every client. Byte fields are
+// prefixes of the option's data as it arrives. Relay options (RemoteID,
+// InterfaceID, SubscriberID) are taken from the innermost relay layer that
+// carries them; the client options from the client's message.
+type Match struct {
+	RemoteID     []byte // REMOTE_ID (37): enterprise number, then the id
+	InterfaceID  []byte // INTERFACE_ID (18)
+	SubscriberID []byte // SUBSCRIBER_ID (38)
+	VendorClass  []byte // VENDOR_CLASS (16): enterprise number, then the data
+	UserClass    []byte // USER_CLASS (15)
+	DUID         []byte // the client's DUID
+	// Link, when valid, must contain the innermost relay's link-address
+	// (for a direct client: the prefix of the subnet it arrived on).
+	Link netip.Prefix
+}
+
+// UnicastPolicy says how a REQUEST, RENEW, RELEASE or DECLINE that a
+// client unicast to the server (not through a relay) is treated.
+type UnicastPolicy uint8
+
+const (
+	// UnicastUseMulticast answers it with UseMulticast and nothing else,
+	// as RFC 8415 §18.3 requires of a server that sent no Server
+	// Unicast option. The default.
+	UnicastUseMulticast UnicastPolicy = iota
+	// UnicastAccept processes it like a multicast one (RFC 9915, which
+	// obsoletes RFC 8415, lets servers do so): for clients such as
+	// BusyBox udhcpc6 that unicast RENEW and RELEASE unasked and never
+	// fall back to multicast.
+	UnicastAccept
+)
 
 // Defaults fills unset fields. Like raft's Config.validate it is called by
 // New; exported so tools can show the effective values.

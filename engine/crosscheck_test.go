@@ -141,7 +141,7 @@ func summaryDHCP(raw []byte) (string, error) {
 // reply with both decoders.
 func TestRepliesParseIndependently(t *testing.T) {
 	cfg := workloadConfig()
-	cfg.DomainSearch = []string{"example.com", "lab.example.net"}
+	cfg.Options = append(cfg.Options, domainOption("example.com", "lab.example.net"))
 	tr := newTester(t, cfg)
 	n := 0
 	tr.onReply = func(raw []byte) {

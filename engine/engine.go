@@ -201,10 +201,6 @@ type Engine struct {
 	offered  [2 * wire.MaxIAs]offered
 	nOffered int
 
-	// Stateless option data, encoded once.
-	dnsServers []byte
-	domainList []byte
-
 	// Failover: one per Config.Relationships entry (failover.go).
 	rels   []relState
 	booted bool     // endpoints started (on the first Step)
@@ -226,13 +222,6 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg,
 		out: make([]byte, 0, 64<<10),
-	}
-	for _, a := range cfg.DNSServers {
-		a16 := a.As16()
-		e.dnsServers = append(e.dnsServers, a16[:]...)
-	}
-	for _, d := range cfg.DomainSearch {
-		e.domainList = appendDomain(e.domainList, d)
 	}
 	e.subnets = make([]subnet, len(cfg.Subnets))
 	for i := range cfg.Subnets {
@@ -350,23 +339,4 @@ func (e *Engine) ForEach(fn func(*Binding) bool) {
 	if more {
 		e.pd.each(visit)
 	}
-}
-
-// appendDomain appends a name in RFC 1035 wire format (labels, then 0).
-func appendDomain(b []byte, name string) []byte {
-	for len(name) > 0 {
-		i := 0
-		for i < len(name) && name[i] != '.' {
-			i++
-		}
-		if i > 0 && i < 64 {
-			b = append(b, byte(i))
-			b = append(b, name[:i]...)
-		}
-		if i < len(name) {
-			i++
-		}
-		name = name[i:]
-	}
-	return append(b, 0)
 }

@@ -223,15 +223,15 @@ func basicConfig() Config {
 		Subnets: []SubnetConfig{{
 			Prefix:    mustPrefix("2001:db8:1::/64"),
 			Interface: "eth0",
-			Pools:     []Range{{mustAddr("2001:db8:1::1000"), mustAddr("2001:db8:1::1fff")}},
-			PDPools:   []PDPool{{mustPrefix("2001:db8:100::/48"), 56}},
+			Pools:     []Pool{{Start: mustAddr("2001:db8:1::1000"), End: mustAddr("2001:db8:1::1fff")}},
+			PDPools:   []PDPool{{Prefix: mustPrefix("2001:db8:100::/48"), DelegatedLen: 56}},
 		}, {
 			Prefix:  mustPrefix("2001:db8:2::/64"),
-			Pools:   []Range{{mustAddr("2001:db8:2::1000"), mustAddr("2001:db8:2::1fff")}},
-			PDPools: []PDPool{{mustPrefix("2001:db8:200::/48"), 60}},
+			Pools:   []Pool{{Start: mustAddr("2001:db8:2::1000"), End: mustAddr("2001:db8:2::1fff")}},
+			PDPools: []PDPool{{Prefix: mustPrefix("2001:db8:200::/48"), DelegatedLen: 60}},
 		}, {
 			Prefix: mustPrefix("2001:db8:3::/64"),
-			Pools:  []Range{{mustAddr("2001:db8:3::10"), mustAddr("2001:db8:3::13")}},
+			Pools:  []Pool{{Start: mustAddr("2001:db8:3::10"), End: mustAddr("2001:db8:3::13")}},
 		}},
 	}
 }
@@ -696,4 +696,21 @@ func tableMap(t testing.TB, tb *leaseTable) map[netip.Addr]*Lease {
 		t.Fatalf("lease table counts %d records, holds %d", tb.len(), len(m))
 	}
 	return m
+}
+
+// dnsOption and domainOption build the stateless options the tests set.
+func dnsOption(addrs ...string) Option {
+	var as []netip.Addr
+	for _, a := range addrs {
+		as = append(as, mustAddr(a))
+	}
+	return Option{Code: wire.OptDNSServers, Data: wire.AddrListData(as)}
+}
+
+func domainOption(names ...string) Option {
+	b, err := wire.DomainListData(names)
+	if err != nil {
+		panic(err)
+	}
+	return Option{Code: wire.OptDomainList, Data: b}
 }

@@ -27,9 +27,9 @@ func BenchmarkLeaseMemory(b *testing.B) {
 		ServerDUID: testServerDUID, Valid: time.Hour, Preferred: 30 * time.Minute,
 		Subnets: []SubnetConfig{{
 			Prefix: mustPrefix("2001:db8:1::/64"),
-			Pools:  []Range{{mustAddr("2001:db8:1::1:0"), mustAddr("2001:db8:1::ffff:ffff")}},
+			Pools:  []Pool{{Start: mustAddr("2001:db8:1::1:0"), End: mustAddr("2001:db8:1::ffff:ffff")}},
 			// 2^26 /56s: room for 10M prefixes.
-			PDPools: []PDPool{{mustPrefix("2001:db8::/30"), 56}},
+			PDPools: []PDPool{{Prefix: mustPrefix("2001:db8::/30"), DelegatedLen: 56}},
 		}},
 	}
 	for range b.N {

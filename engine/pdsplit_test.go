@@ -105,7 +105,7 @@ func backupSet(s *foSide) map[netip.Prefix]bool {
 // secondary accepts each move, and neither side's expiry drops the records.
 func TestSplitMovesShareToSecondary(t *testing.T) {
 	p, s := newSplitPair(t, func(c *Config) {
-		c.Subnets[1].PDPools = []PDPool{{mustPrefix("2001:db8:200::/44"), 60}}
+		c.Subnets[1].PDPools = []PDPool{{Prefix: mustPrefix("2001:db8:200::/44"), DelegatedLen: 60}}
 	})
 	var moved []int
 	for range 6 {

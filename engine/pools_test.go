@@ -57,7 +57,7 @@ func TestReservationsByDUID(t *testing.T) {
 // A whole /64 as one pool: 2^64 addresses, never materialised.
 func TestPool64(t *testing.T) {
 	cfg := basicConfig()
-	cfg.Subnets[0].Pools = []Range{{mustAddr("2001:db8:1::"), mustAddr("2001:db8:1::ffff:ffff:ffff:ffff")}}
+	cfg.Subnets[0].Pools = []Pool{{Start: mustAddr("2001:db8:1::"), End: mustAddr("2001:db8:1::ffff:ffff:ffff:ffff")}}
 	tr := newTester(t, cfg)
 	seen := map[netip.Addr]bool{}
 	for c := 1; c <= 200; c++ {
@@ -90,7 +90,7 @@ func TestPool64(t *testing.T) {
 func TestFullSmallPool(t *testing.T) {
 	cfg := basicConfig()
 	cfg.Subnets[0].Prefix = mustPrefix("2001:db8:1::5/64") // unmasked in config
-	cfg.Subnets[0].Pools = []Range{{mustAddr("2001:db8:1::"), mustAddr("2001:db8:1::7")}}
+	cfg.Subnets[0].Pools = []Pool{{Start: mustAddr("2001:db8:1::"), End: mustAddr("2001:db8:1::7")}}
 	tr := newTester(t, cfg)
 	seen := map[netip.Addr]int{}
 	for c := 1; c <= 7; c++ {
@@ -158,7 +158,7 @@ func TestExpiryAndReclaim(t *testing.T) {
 // A mass expiry is spread over ticks of at most maxTickWork changes.
 func TestExpiryBoundedPerTick(t *testing.T) {
 	cfg := basicConfig()
-	cfg.Subnets[0].Pools = []Range{{mustAddr("2001:db8:1::"), mustAddr("2001:db8:1::ffff:ffff:ffff:ffff")}}
+	cfg.Subnets[0].Pools = []Pool{{Start: mustAddr("2001:db8:1::"), End: mustAddr("2001:db8:1::ffff:ffff:ffff:ffff")}}
 	tr := newTester(t, cfg)
 	n := maxTickWork + 100
 	for c := 1; c <= n; c++ {
@@ -195,7 +195,7 @@ func TestPDPoolArithmetic(t *testing.T) {
 		{"2001:db8:100::/48", 48}, // a single prefix
 	} {
 		cfg := basicConfig()
-		cfg.Subnets[0].PDPools = []PDPool{{mustPrefix(c.pool), c.dlen}}
+		cfg.Subnets[0].PDPools = []PDPool{{Prefix: mustPrefix(c.pool), DelegatedLen: c.dlen}}
 		tr := newTester(t, cfg)
 		pool := mustPrefix(c.pool)
 		size := 1 << min(c.dlen-pool.Bits(), 8)
@@ -241,7 +241,7 @@ func TestPDPoolArithmetic(t *testing.T) {
 			continue
 		}
 		var s subnet
-		s.init(&SubnetConfig{Prefix: mustPrefix("2001:db8:1::/64"), PDPools: []PDPool{{mustPrefix(c.pool), c.dlen}}})
+		s.init(&SubnetConfig{Prefix: mustPrefix("2001:db8:1::/64"), PDPools: []PDPool{{Prefix: mustPrefix(c.pool), DelegatedLen: c.dlen}}})
 		if got := s.pdPools[0].at(c.idx); got != mustPrefix(c.want) {
 			t.Errorf("%s/%d at %d = %v, want %s", c.pool, c.dlen, c.idx, got, c.want)
 		}
@@ -283,7 +283,7 @@ func TestRFC6853_SplitPreference(t *testing.T) {
 	ca, cb := basicConfig(), basicConfig()
 	ca.Preference, cb.Preference = 200, 100
 	cb.ServerDUID = otherServerDUID
-	cb.Subnets[0].Pools = []Range{{mustAddr("2001:db8:1::2000"), mustAddr("2001:db8:1::2fff")}}
+	cb.Subnets[0].Pools = []Pool{{Start: mustAddr("2001:db8:1::2000"), End: mustAddr("2001:db8:1::2fff")}}
 	a, b := newTester(t, ca), newTester(t, cb)
 	m := a.msgFor(wire.Solicit, 1, true, false)
 	pa, pb := a.send(m).reply(t), b.send(m).reply(t)

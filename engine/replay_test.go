@@ -27,9 +27,9 @@ func workloadConfig() Config {
 	cfg.RapidCommit = true
 	cfg.ReclaimAfter = 30 * time.Minute
 	cfg.DeclineHold = 2 * time.Hour
-	cfg.DNSServers = []netip.Addr{mustAddr("2001:db8::53")}
-	cfg.Subnets[0].Pools = []Range{{mustAddr("2001:db8:1::1000"), mustAddr("2001:db8:1::1027")}} // 40
-	cfg.Subnets[0].PDPools = []PDPool{{mustPrefix("2001:db8:100::/52"), 56}}                     // 16
+	cfg.Options = append(cfg.Options, dnsOption("2001:db8::53"))
+	cfg.Subnets[0].Pools = []Pool{{Start: mustAddr("2001:db8:1::1000"), End: mustAddr("2001:db8:1::1027")}} // 40
+	cfg.Subnets[0].PDPools = []PDPool{{Prefix: mustPrefix("2001:db8:100::/52"), DelegatedLen: 56}}          // 16
 	cfg.Subnets[0].Reservations = []Reservation{{DUID: clientDUID(3), Address: mustAddr("2001:db8:1::3"), Prefix: mustPrefix("2001:db8:100:f000::/56")}}
 	return cfg
 }
@@ -383,8 +383,8 @@ func (s slotStates) at(i int) uint32 { return uint32(s) >> (2 * i) & 3 }
 // 100f) and PD pool (2001:db8:100::/60 by /64) hold states.
 func engineWith(t *testing.T, states slotStates) *tester {
 	cfg := basicConfig()
-	cfg.Subnets[0].Pools = []Range{{mustAddr("2001:db8:1::1000"), mustAddr("2001:db8:1::100f")}}
-	cfg.Subnets[0].PDPools = []PDPool{{mustPrefix("2001:db8:100::/60"), 64}}
+	cfg.Subnets[0].Pools = []Pool{{Start: mustAddr("2001:db8:1::1000"), End: mustAddr("2001:db8:1::100f")}}
+	cfg.Subnets[0].PDPools = []PDPool{{Prefix: mustPrefix("2001:db8:100::/60"), DelegatedLen: 64}}
 	tr := newTester(t, cfg)
 	for i := 0; i < 16; i++ {
 		st := map[uint32]Status{1: StatusActive, 2: StatusAbandoned, 3: StatusReleased}[states.at(i)]

@@ -191,8 +191,8 @@ func TestRFC8415_18_3_5_RebindCreatesBinding(t *testing.T) {
 // known.
 func TestRFC8415_18_3_6_InformationRequest(t *testing.T) {
 	cfg := basicConfig()
-	cfg.DNSServers = []netip.Addr{mustAddr("2001:db8::53"), mustAddr("2001:db8::54")}
-	cfg.DomainSearch = []string{"example.com", "corp.example.com"}
+	cfg.Options = append(cfg.Options, dnsOption("2001:db8::53", "2001:db8::54"))
+	cfg.Options = append(cfg.Options, domainOption("example.com", "corp.example.com"))
 	tr := newTester(t, cfg)
 	for _, c := range []struct {
 		oro           []uint16
@@ -313,7 +313,7 @@ func TestRFC8415_18_3_7_Release(t *testing.T) {
 // address ABANDONED for DeclineHold, then frees it.
 func TestRFC8415_18_3_8_Decline(t *testing.T) {
 	cfg := basicConfig()
-	cfg.Subnets[0].Pools = []Range{{mustAddr("2001:db8:1::10"), mustAddr("2001:db8:1::12")}} // 3 addresses
+	cfg.Subnets[0].Pools = []Pool{{Start: mustAddr("2001:db8:1::10"), End: mustAddr("2001:db8:1::12")}} // 3 addresses
 	cfg.DeclineHold = 2 * time.Hour
 	cfg.Valid = 10 * time.Hour
 	cfg.ReclaimAfter = time.Minute

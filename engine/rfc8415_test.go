@@ -242,8 +242,8 @@ func TestRFC8415_18_3_1_RapidCommit(t *testing.T) {
 // which RFC 3315 clients look for.
 func TestRFC8415_18_3_1_NoAddrsAvail(t *testing.T) {
 	cfg := basicConfig()
-	cfg.Subnets[0].Pools = []Range{{mustAddr("2001:db8:1::10"), mustAddr("2001:db8:1::11")}}
-	cfg.Subnets[0].PDPools = []PDPool{{mustPrefix("2001:db8:100::/56"), 56}}
+	cfg.Subnets[0].Pools = []Pool{{Start: mustAddr("2001:db8:1::10"), End: mustAddr("2001:db8:1::11")}}
+	cfg.Subnets[0].PDPools = []PDPool{{Prefix: mustPrefix("2001:db8:100::/56"), DelegatedLen: 56}}
 	tr := newTester(t, cfg)
 	tr.lease(1, true, true)
 	tr.lease(2, true, false)
@@ -466,7 +466,7 @@ func TestRFC8415_18_3_2_ReturningClientSameLease(t *testing.T) {
 // containing status code NoAddrsAvail."
 func TestRFC8415_18_3_2_RequestNoAddrsAvail(t *testing.T) {
 	cfg := basicConfig()
-	cfg.Subnets[0].Pools = []Range{{mustAddr("2001:db8:1::10"), mustAddr("2001:db8:1::10")}}
+	cfg.Subnets[0].Pools = []Pool{{Start: mustAddr("2001:db8:1::10"), End: mustAddr("2001:db8:1::10")}}
 	tr := newTester(t, cfg)
 	tr.send(tr.msgFor(wire.Solicit, 1, true, false)).reply(t)
 	tr.send(tr.msgFor(wire.Solicit, 2, true, false)).reply(t) // offered the same address

@@ -118,7 +118,7 @@ func TestRFC8415_16_12_InformationRequestWithIA(t *testing.T) {
 // unicast from the relay and are served.
 func TestRFC8415_18_4_UseMulticast(t *testing.T) {
 	cfg := basicConfig()
-	cfg.DNSServers = []netip.Addr{mustAddr("2001:db8::53")}
+	cfg.Options = append(cfg.Options, dnsOption("2001:db8::53"))
 	for _, typ := range []wire.MsgType{wire.Request, wire.Renew, wire.Release, wire.Decline} {
 		tr := newTester(t, cfg)
 		tr.lease(1, true, false)

@@ -324,11 +324,9 @@ func scenarioConfig(t *testing.T, d *datadriven.TestData) (Config, error) {
 		case "decline-hold":
 			cfg.DeclineHold = parseDur(t, val)
 		case "dns":
-			for _, v := range arg.Vals {
-				cfg.DNSServers = append(cfg.DNSServers, mustAddr(v))
-			}
+			cfg.Options = append(cfg.Options, dnsOption(arg.Vals...))
 		case "domain":
-			cfg.DomainSearch = append(cfg.DomainSearch, arg.Vals...)
+			cfg.Options = append(cfg.Options, domainOption(arg.Vals...))
 		case "duid":
 			cfg.ServerDUID = otherServerDUID
 		default:
@@ -370,7 +368,7 @@ func scenarioConfig(t *testing.T, d *datadriven.TestData) (Config, error) {
 			if err != nil {
 				return cfg, err
 			}
-			sn.Pools = append(sn.Pools, Range{a, b})
+			sn.Pools = append(sn.Pools, Pool{Start: a, End: b})
 		case f[0] == "pd-pool" && len(f) == 3:
 			p, err := netip.ParsePrefix(f[1])
 			if err != nil {

@@ -34,7 +34,7 @@ type warmPath struct {
 func newWarmPath(tb testing.TB, typ wire.MsgType, relayed bool) *warmPath {
 	tb.Helper()
 	cfg := basicConfig()
-	cfg.DNSServers = []netip.Addr{mustAddr("2001:db8::53")}
+	cfg.Options = append(cfg.Options, dnsOption("2001:db8::53"))
 	tr := newTester(tb, cfg)
 	var relays []tRelay
 	if relayed {

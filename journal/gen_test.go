@@ -19,7 +19,7 @@ func testConfig() engine.Config {
 		ServerDUID: []byte{0, 1, 0, 1, 0x2a, 0x2b, 0x2c, 0x2d, 2, 0, 0, 0, 0, 1},
 		Subnets: []engine.SubnetConfig{{
 			Prefix: netip.MustParsePrefix("2001:db8:1::/64"),
-			Pools: []engine.Range{{
+			Pools: []engine.Pool{{
 				Start: netip.MustParseAddr("2001:db8:1::1:0"),
 				End:   netip.MustParseAddr("2001:db8:1::ffff:ffff"),
 			}},

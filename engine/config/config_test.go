@@ -81,7 +81,7 @@ func TestContractExample(t *testing.T) {
 				Prefix:       mustPrefix("2001:db8:1::/64"),
 				Interface:    "eth0",
 				Relationship: "pair-a",
-				Pools:        []engine.Range{{Start: mustAddr("2001:db8:1::1000"), End: mustAddr("2001:db8:1::ffff")}},
+				Pools:        []engine.Pool{{Start: mustAddr("2001:db8:1::1000"), End: mustAddr("2001:db8:1::ffff")}},
 				PDPools:      []engine.PDPool{{Prefix: mustPrefix("2001:db8:100::/40"), DelegatedLen: 56}},
 				Reservations: []engine.Reservation{{
 					DUID:    []byte{0x00, 0x01, 0x00, 0x01, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff},
@@ -251,7 +251,7 @@ relationships:
 		!reflect.DeepEqual(e.DomainSearch, []string{"example.com", "corp.example.com."}) {
 		t.Errorf("options: %v %v", e.DNSServers, e.DomainSearch)
 	}
-	wantPools := []engine.Range{
+	wantPools := []engine.Pool{
 		{Start: mustAddr("2001:db8:1::"), End: mustAddr("2001:db8:1::ffff")},
 		{Start: mustAddr("2001:db8:1:1::10"), End: mustAddr("2001:db8:1:1::20")},
 	}

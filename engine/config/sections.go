@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tandemdhcp/tandem/engine"
+	"github.com/tandemdhcp/tandem/netio/wire"
 )
 
 // The schema: one decoder per section, in CONTRACT.md's order. Sections are
@@ -210,6 +211,7 @@ func shown(v val, x time.Duration) string {
 
 func (d *decoder) options(v val, e *engine.Config) {
 	f := d.mapping(v, optionKeys...)
+	var dns []netip.Addr
 	for _, it := range d.seq(f.get("dns-servers")) {
 		txt := d.str(it)
 		a, err := parseIPv6(txt)
@@ -219,14 +221,21 @@ func (d *decoder) options(v val, e *engine.Config) {
 		case a.IsUnspecified() || a.IsMulticast():
 			d.failf(it.line, it.key, "%q is not a unicast address: want a DNS server's IPv6 address, like 2001:db8::53", txt)
 		}
-		e.DNSServers = append(e.DNSServers, a)
+		dns = append(dns, a)
 	}
+	if len(dns) > 0 {
+		e.Options = append(e.Options, engine.Option{Code: wire.OptDNSServers, Data: wire.AddrListData(dns)})
+	}
+	var names []string
 	for _, it := range d.seq(f.get("domain-search")) {
 		txt := d.str(it)
 		if !validDomain(txt) {
 			d.failf(it.line, it.key, "invalid domain name %q: want dot-separated labels of letters, digits, '-' or '_' (1-63 characters each, 253 in all), like example.com", txt)
 		}
-		e.DomainSearch = append(e.DomainSearch, txt)
+		names = append(names, txt)
+	}
+	if data, err := wire.DomainListData(names); err == nil && len(names) > 0 {
+		e.Options = append(e.Options, engine.Option{Code: wire.OptDomainList, Data: data})
 	}
 }
 

@@ -167,30 +167,30 @@ func lastAddr(p netip.Prefix) netip.Addr {
 }
 
 // parsePool reads "START-END" or a prefix meaning all of it.
-func parsePool(s string) (engine.Range, error) {
+func parsePool(s string) (engine.Pool, error) {
 	if strings.Contains(s, "/") {
 		p, err := parsePrefix6(s)
 		if err != nil {
-			return engine.Range{}, err
+			return engine.Pool{}, err
 		}
-		return engine.Range{Start: p.Addr(), End: lastAddr(p)}, nil
+		return engine.Pool{Start: p.Addr(), End: lastAddr(p)}, nil
 	}
 	a, b, ok := strings.Cut(s, "-")
 	if !ok {
-		return engine.Range{}, fmt.Errorf("invalid pool %q: want START-END, like 2001:db8:1::1000-2001:db8:1::ffff, or a prefix, like 2001:db8:1::/112", s)
+		return engine.Pool{}, fmt.Errorf("invalid pool %q: want START-END, like 2001:db8:1::1000-2001:db8:1::ffff, or a prefix, like 2001:db8:1::/112", s)
 	}
 	start, err := parseIPv6(strings.TrimSpace(a))
 	if err != nil {
-		return engine.Range{}, fmt.Errorf("pool %q: %v", s, err)
+		return engine.Pool{}, fmt.Errorf("pool %q: %v", s, err)
 	}
 	end, err := parseIPv6(strings.TrimSpace(b))
 	if err != nil {
-		return engine.Range{}, fmt.Errorf("pool %q: %v", s, err)
+		return engine.Pool{}, fmt.Errorf("pool %q: %v", s, err)
 	}
 	if end.Less(start) {
-		return engine.Range{}, fmt.Errorf("pool %q ends before it starts: want START-END with START <= END", s)
+		return engine.Pool{}, fmt.Errorf("pool %q ends before it starts: want START-END with START <= END", s)
 	}
-	return engine.Range{Start: start, End: end}, nil
+	return engine.Pool{Start: start, End: end}, nil
 }
 
 // parseAddrPort reads "[addr]:port" or "a.b.c.d:port". like is an example

@@ -119,7 +119,7 @@ func config(primary bool) engine.Config {
 		Preferred:  prefLife * time.Second,
 		Subnets: []engine.SubnetConfig{{
 			Prefix: subnet, Interface: "eth0", Relationship: relName,
-			Pools:   []engine.Range{{Start: poolLo, End: poolHi}},
+			Pools:   []engine.Pool{{Start: poolLo, End: poolHi}},
 			PDPools: []engine.PDPool{{Prefix: pdPool, DelegatedLen: pdLen}},
 		}},
 		Relationships: []engine.RelationshipConfig{{Name: relName, Primary: primary, MCLT: mclt * time.Second, PDSecondaryShare: 0.5}},
