@@ -78,6 +78,13 @@ func (p *Packet) Decode(b []byte) error {
 				if r.RemoteID == nil {
 					r.RemoteID = data
 				}
+			case OptSubscriberID:
+				if len(data) == 0 {
+					return ErrBadOption // RFC 4580 §2: at least one octet
+				}
+				if r.SubscriberID == nil {
+					r.SubscriberID = data
+				}
 			}
 		}
 		if inner == nil {
@@ -198,6 +205,17 @@ func (m *Message) decode(b []byte) error {
 			if m.ClientFQDN == nil {
 				m.ClientFQDN = data
 			}
+		case OptVendorClass:
+			if len(data) < 4 {
+				return ErrBadOption // RFC 8415 §21.16: enterprise number first
+			}
+			if m.VendorClass == nil {
+				m.VendorClass = data
+			}
+		case OptUserClass:
+			if m.UserClass == nil {
+				m.UserClass = data
+			}
 		}
 	}
 }
@@ -216,6 +234,7 @@ func (m *Message) reset(t MsgType, xid [3]byte) {
 	m.RapidCommit, m.ReconfAccept = false, false
 	m.HasStatus, m.Status, m.StatusMsg = false, 0, nil
 	m.DNSServers, m.DomainList, m.ClientFQDN = nil, nil, nil
+	m.VendorClass, m.UserClass = nil, nil
 }
 
 // decode parses the body of an IA_NA (withTimes), IA_TA (!withTimes) or

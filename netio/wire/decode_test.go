@@ -256,11 +256,16 @@ func TestDecodeOptions(t *testing.T) {
 		{"CLIENT_FQDN opaque", []dhcpv6.Option{&dhcpv6.OptFQDN{Flags: 1, DomainName: labels6("host.example")}}, func(v *msgView) {
 			v.ClientFQDN = []byte("\x01\x04host\x07example\x00")
 		}},
+		{"USER_CLASS and VENDOR_CLASS raw, for client classes", []dhcpv6.Option{
+			&dhcpv6.OptUserClass{UserClasses: [][]byte{[]byte("tandem")}},
+			&dhcpv6.OptVendorClass{EnterpriseNumber: 311, Data: [][]byte{[]byte("MSFT 5.0")}},
+		}, func(v *msgView) {
+			v.UserClass = []byte("\x00\x06tandem")
+			v.VendorClass = []byte("\x00\x00\x01\x37\x00\x08MSFT 5.0")
+		}},
 		{"unknown options skipped", []dhcpv6.Option{
 			generic6(OptAuth, []byte{3, 1, 0, 0, 0, 0, 0, 0, 0, 1, 9}),
 			generic6(OptUnicast, addrBytes("2001:db8::547")),
-			&dhcpv6.OptUserClass{UserClasses: [][]byte{[]byte("tandem")}},
-			&dhcpv6.OptVendorClass{EnterpriseNumber: 311, Data: [][]byte{[]byte("MSFT 5.0")}},
 			generic6(OptVendorOpts, []byte{0, 0, 0x11, 0x8b}),
 			generic6(OptReconfMsg, []byte{5}),
 			generic6(OptRelayMsg, []byte{1, 2, 3, 4}), // not a relay: RELAY_MSG means nothing here

@@ -108,6 +108,9 @@ func appendPacket(b []byte, p *Packet) []byte {
 		if r.RemoteID != nil {
 			b = AppendOption(b, OptRemoteID, r.RemoteID)
 		}
+		if r.SubscriberID != nil {
+			b = AppendOption(b, OptSubscriberID, r.SubscriberID)
+		}
 		b, starts[i] = BeginOption(b, OptRelayMsg)
 	}
 	b = appendMessage(b, &p.Msg)
@@ -160,6 +163,12 @@ func appendMessage(b []byte, m *Message) []byte {
 	if m.ClientFQDN != nil {
 		b = AppendOption(b, OptClientFQDN, m.ClientFQDN)
 	}
+	if m.VendorClass != nil {
+		b = AppendOption(b, OptVendorClass, m.VendorClass)
+	}
+	if m.UserClass != nil {
+		b = AppendOption(b, OptUserClass, m.UserClass)
+	}
 	return b
 }
 
@@ -196,6 +205,9 @@ func theirView(d dhcpv6.DHCPv6) (packetView, error) {
 		}
 		if rid := r.Options.RemoteID(); rid != nil {
 			rv.RemoteID = append(u32(rid.EnterpriseNumber), rid.RemoteID...)
+		}
+		if o := r.GetOneOption(dhcpv6.OptionCode(OptSubscriberID)); o != nil {
+			rv.SubscriberID = present(o.ToBytes())
 		}
 		v.Relays = append(v.Relays, rv)
 		if d = r.Options.RelayMessage(); d == nil {
@@ -245,6 +257,12 @@ func theirView(d dhcpv6.DHCPv6) (packetView, error) {
 	}
 	if f := o.FQDN(); f != nil {
 		mv.ClientFQDN = present(f.ToBytes())
+	}
+	if x := m.GetOneOption(dhcpv6.OptionVendorClass); x != nil {
+		mv.VendorClass = present(x.ToBytes())
+	}
+	if x := m.GetOneOption(dhcpv6.OptionUserClass); x != nil {
+		mv.UserClass = present(x.ToBytes())
 	}
 	v.Msg = mv
 	return v, nil

@@ -129,6 +129,8 @@ type msgView struct {
 	DNSServers         []byte
 	DomainList         []byte
 	ClientFQDN         []byte
+	VendorClass        []byte
+	UserClass          []byte
 }
 
 type packetView struct {
@@ -161,6 +163,7 @@ func viewMsg(m *Message) msgView {
 		RapidCommit: m.RapidCommit, ReconfAccept: m.ReconfAccept,
 		HasStatus: m.HasStatus, Status: m.Status, StatusMsg: m.StatusMsg,
 		DNSServers: m.DNSServers, DomainList: m.DomainList, ClientFQDN: m.ClientFQDN,
+		VendorClass: m.VendorClass, UserClass: m.UserClass,
 	}
 	if m.NumORO > 0 {
 		v.ORO = append([]uint16(nil), m.ORO[:m.NumORO]...)
@@ -179,8 +182,8 @@ func viewPacket(p *Packet) packetView {
 func (v packetView) String() string {
 	var b bytes.Buffer
 	for i, r := range v.Relays {
-		fmt.Fprintf(&b, "relay[%d] %s hops=%d link=%s peer=%s ifid=%x remoteid=%x\n",
-			i, r.Type, r.HopCount, r.LinkAddr, r.PeerAddr, r.InterfaceID, r.RemoteID)
+		fmt.Fprintf(&b, "relay[%d] %s hops=%d link=%s peer=%s ifid=%x remoteid=%x subscriberid=%x\n",
+			i, r.Type, r.HopCount, r.LinkAddr, r.PeerAddr, r.InterfaceID, r.RemoteID, r.SubscriberID)
 	}
 	fmt.Fprintf(&b, "%+v", v.Msg)
 	return b.String()

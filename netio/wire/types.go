@@ -67,6 +67,24 @@ const (
 	OptIAPrefix     uint16 = 26
 	OptRemoteID     uint16 = 37
 	OptClientFQDN   uint16 = 39
+	OptSubscriberID uint16 = 38
+
+	// Options the server sends as configured (engine/config).
+	OptSIPServersD uint16 = 21 // RFC 3319
+	OptSIPServersA uint16 = 22
+	OptSNTPServers uint16 = 31 // RFC 4075
+	OptInfoRefresh uint16 = 32 // RFC 8415 §21.23
+	OptNTPServer   uint16 = 56 // RFC 5908
+	OptAFTRName    uint16 = 64 // RFC 6334
+	OptSolMaxRT    uint16 = 82 // RFC 8415 §21.24
+	OptInfMaxRT    uint16 = 83 // RFC 8415 §21.25
+)
+
+// NTP server sub-options (RFC 5908 §4).
+const (
+	NTPSubSrvAddr uint16 = 1
+	NTPSubMCAddr  uint16 = 2
+	NTPSubSrvFQDN uint16 = 3
 )
 
 // Status codes (RFC 8415 §21.13). IANA assignments.
@@ -184,6 +202,11 @@ type Message struct {
 	DNSServers []byte // raw option data: n × 16-byte addresses
 	DomainList []byte // raw option data: RFC 1035 names
 	ClientFQDN []byte // opaque (RFC 4704)
+	// VendorClass and UserClass are raw option data, read for client
+	// classes: VENDOR_CLASS is enterprise-number(4) then its class data,
+	// USER_CLASS its length-prefixed class data (RFC 8415 §21.15, §21.16).
+	VendorClass []byte
+	UserClass   []byte
 }
 
 // Requested reports whether the client's ORO lists code.
@@ -205,6 +228,8 @@ type Relay struct {
 	PeerAddr    netip.Addr
 	InterfaceID []byte
 	RemoteID    []byte // raw option data: enterprise-number(4) + remote-id
+	// SubscriberID is SUBSCRIBER_ID's raw data (RFC 4580).
+	SubscriberID []byte
 }
 
 // Packet is a whole datagram: zero or more relay layers, outermost first,
