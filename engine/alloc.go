@@ -29,26 +29,40 @@ type subnet struct {
 	anycast netip.Addr // the Subnet-Router anycast address: never leased
 	pools   []addrPool
 	pdPools []pdPool
-	resDUID map[string]*Reservation // reservations by DUID
-	resNA   map[netip.Addr]string   // reserved address → DUID
-	resPD   map[netip.Addr]string   // reserved prefix address → DUID
-	rel     int                     // index of its failover relationship; -1 = standalone
+	// Reservations by their key (classes.go: reservationFor), and by
+	// the resource they reserve.
+	resDUID, resRemote, resIface, resSub map[string]*Reservation
+	resNA                                map[netip.Addr]*Reservation // reserved address
+	resPD                                map[netip.Addr]*Reservation // reserved prefix, by its address
+	rel                                  int                         // index of its failover relationship; -1 = standalone
 
 	// gen counts changes that may free capacity (a record leaving ACTIVE,
 	// a record freed, a tick, a failover state change); exhausted[kind]
 	// is gen+1 when a full probe of that kind found nothing, at second
-	// exhaustedAt[kind] (time alone makes held records reusable). A full
-	// pool then costs one comparison per request instead of a bounded
-	// scan of up to scanLimit candidates, until something changes.
-	gen         uint64
-	exhausted   [3]uint64
-	exhaustedAt [3]int64
+	// exhaustedAt[kind] (time alone makes held records reusable), for a
+	// client of the classes and prefix-length hint in exhaustedFor[kind]
+	// (another class may draw from other pools). A full pool then costs
+	// one comparison per request instead of a bounded scan of up to
+	// scanLimit candidates, until something changes.
+	gen          uint64
+	exhausted    [3]uint64
+	exhaustedAt  [3]int64
+	exhaustedFor [3]probeKey
+}
+
+// probeKey is what, besides the lease state, decides which pools a probe
+// searches: the client's classes and its prefix-length hint.
+type probeKey struct {
+	cls  classMask
+	hint int
 }
 
 // addrPool is an inclusive range inside one /64: hi is the shared upper 64
 // bits, lo..lo+n the lower ones.
 type addrPool struct {
 	hi, lo, n uint64
+	classes   classMask // who may draw from it (0: everyone)
+	opts      *Options  // its options, a level of the reply (options.go)
 }
 
 func (p *addrPool) at(off uint64) netip.Addr { return addrFrom64(p.hi, p.lo+off) }
@@ -61,8 +75,10 @@ func (p *addrPool) contains(a netip.Addr) bool {
 type pdPool struct {
 	base  netip.Prefix
 	dlen  int
-	n     uint64     // count - 1
-	split splitState // the proportional split (pdsplit.go)
+	n       uint64     // count - 1
+	split   splitState // the proportional split (pdsplit.go)
+	classes classMask  // as addrPool's
+	opts    *Options
 }
 
 func (p *pdPool) at(idx uint64) netip.Prefix {
@@ -88,32 +104,48 @@ func (p *pdPool) contains(q netip.Prefix) bool {
 	return q.Bits() == p.dlen && p.base.Contains(q.Addr()) && q.Masked() == q
 }
 
-func (s *subnet) init(c *SubnetConfig) {
+func (s *subnet) init(cfg *Config, c *SubnetConfig) {
 	s.cfg = c
 	s.anycast = c.Prefix.Masked().Addr()
-	for _, r := range c.Pools {
-		s.pools = append(s.pools, addrPool{hi: hi64(r.Start), lo: lo64(r.Start), n: lo64(r.End) - lo64(r.Start)})
+	for i := range c.Pools {
+		r := &c.Pools[i]
+		s.pools = append(s.pools, addrPool{hi: hi64(r.Start), lo: lo64(r.Start), n: lo64(r.End) - lo64(r.Start),
+			classes: cfg.classesOf(r.Classes), opts: &r.Options})
 	}
-	for _, p := range c.PDPools {
-		s.pdPools = append(s.pdPools, pdPool{base: p.Prefix.Masked(), dlen: p.DelegatedLen, n: 1<<uint(p.DelegatedLen-p.Prefix.Bits()) - 1})
+	for i := range c.PDPools {
+		p := &c.PDPools[i]
+		s.pdPools = append(s.pdPools, pdPool{base: p.Prefix.Masked(), dlen: p.DelegatedLen, n: 1<<uint(p.DelegatedLen-p.Prefix.Bits()) - 1,
+			classes: cfg.classesOf(p.Classes), opts: &p.Options})
 	}
 	s.resDUID = make(map[string]*Reservation)
-	s.resNA = make(map[netip.Addr]string)
-	s.resPD = make(map[netip.Addr]string)
+	s.resRemote = make(map[string]*Reservation)
+	s.resIface = make(map[string]*Reservation)
+	s.resSub = make(map[string]*Reservation)
+	s.resNA = make(map[netip.Addr]*Reservation)
+	s.resPD = make(map[netip.Addr]*Reservation)
 	for i := range c.Reservations {
 		r := &c.Reservations[i]
-		s.resDUID[string(r.DUID)] = r
+		switch {
+		case r.DUID != nil:
+			s.resDUID[string(r.DUID)] = r
+		case r.RemoteID != nil:
+			s.resRemote[string(r.RemoteID)] = r
+		case r.InterfaceID != nil:
+			s.resIface[string(r.InterfaceID)] = r
+		case r.SubscriberID != nil:
+			s.resSub[string(r.SubscriberID)] = r
+		}
 		if r.Address.IsValid() {
-			s.resNA[r.Address] = string(r.DUID)
+			s.resNA[r.Address] = r
 		}
 		if r.Prefix.IsValid() {
-			s.resPD[r.Prefix.Addr()] = string(r.DUID)
+			s.resPD[r.Prefix.Addr()] = r
 		}
 	}
 }
 
-// inPools reports whether a resource may be handed out by this subnet:
-// inside a pool, or reserved.
+// inPools reports whether a resource may be handed out by this subnet to
+// someone: inside a pool, or reserved.
 func (s *subnet) inPools(k Kind, p netip.Prefix) bool {
 	if k == KindNA {
 		if _, ok := s.resNA[p.Addr()]; ok {
@@ -126,7 +158,7 @@ func (s *subnet) inPools(k Kind, p netip.Prefix) bool {
 		}
 		return false
 	}
-	if r, ok := s.resPD[p.Addr()]; ok && r != "" {
+	if r, ok := s.resPD[p.Addr()]; ok && r.Prefix == p {
 		return true
 	}
 	for i := range s.pdPools {
@@ -135,6 +167,56 @@ func (s *subnet) inPools(k Kind, p netip.Prefix) bool {
 		}
 	}
 	return false
+}
+
+// appropriate reports whether resource p suits the request being answered
+// (RFC 8415 §18.3.4, §18.3.5: "appropriate for the link ... according to
+// the server's explicit configuration"): reserved for it, or in a pool of
+// its subnet that its classes may draw from and not reserved for another.
+// A resource that was leased from a pool since removed from the config
+// (or closed to the client's classes) is not: renewing it gets lifetimes
+// 0 and a new resource (renumbering).
+func (e *Engine) appropriate(sn int, k Kind, p netip.Prefix) bool {
+	s := &e.subnets[sn]
+	if k == KindNA {
+		if r, ok := s.resNA[p.Addr()]; ok {
+			return r == e.resv
+		}
+		for i := range s.pools {
+			if s.pools[i].contains(p.Addr()) && e.allowed(s.pools[i].classes) {
+				return true
+			}
+		}
+		return false
+	}
+	if r, ok := s.resPD[p.Addr()]; ok && r.Prefix == p {
+		return r == e.resv
+	}
+	for i := range s.pdPools {
+		if s.pdPools[i].contains(p) && e.allowed(s.pdPools[i].classes) {
+			return true
+		}
+	}
+	return false
+}
+
+// poolOptions returns the options of the pool resource p came from, or
+// nil (a reservation, whose options are their own level).
+func (s *subnet) poolOptions(k Kind, p netip.Prefix) *Options {
+	if k == KindNA {
+		for i := range s.pools {
+			if s.pools[i].contains(p.Addr()) {
+				return s.pools[i].opts
+			}
+		}
+		return nil
+	}
+	for i := range s.pdPools {
+		if s.pdPools[i].contains(p) {
+			return s.pdPools[i].opts
+		}
+	}
+	return nil
 }
 
 // subnetOf finds the subnet a resource belongs to, or -1.
@@ -190,13 +272,17 @@ func (e *Engine) usable(sn int, k Kind, p netip.Prefix, duid []byte, iaid uint32
 	} else if p.Addr() == s.anycast {
 		return false // the Subnet-Router anycast address (RFC 4291 §2.6.1)
 	}
+	var mine *Reservation
 	for i := 0; i < e.nOffered; i++ {
 		if e.offered[i].k == k && e.offered[i].p == p {
 			return false // already offered to another IA of this ADVERTISE
 		}
 	}
-	if owner, ok := res[p.Addr()]; ok && owner != string(duid) {
-		return false
+	if r, ok := res[p.Addr()]; ok {
+		if r != e.resv {
+			return false // reserved for another client
+		}
+		mine = r
 	}
 	l := e.mapFor(k).get(p.Addr())
 	if l == nil {
@@ -209,7 +295,15 @@ func (e *Engine) usable(sn int, k Kind, p netip.Prefix, duid []byte, iaid uint32
 	case StatusAbandoned:
 		return false
 	case StatusActive:
-		return l.DUID == string(duid) && l.IAID == iaid
+		if l.DUID == string(duid) && l.IAID == iaid {
+			return true
+		}
+		// Reserved for the subscriber line this request comes from: the
+		// CPE that holds it was replaced by this one, which takes it
+		// over (and its own RENEW, should it come back, finds no binding).
+		// Standalone only: in a pair the partner may have extended the old
+		// binding, so the new CPE waits for it to end.
+		return mine != nil && mine.byLine() && e.fo.rel < 0
 	}
 	if l.DUID == string(duid) && l.IAID == iaid {
 		return true // its own client's record: not reuse
@@ -223,7 +317,7 @@ func (e *Engine) usable(sn int, k Kind, p netip.Prefix, duid []byte, iaid uint32
 // are reclaimed only by the probe, and only when nothing else is free.
 func (e *Engine) pick(sn int, k Kind, duid []byte, iaid uint32, ia *wire.IA) (netip.Prefix, bool) {
 	s := &e.subnets[sn]
-	if r := s.resDUID[string(duid)]; r != nil {
+	if r := e.resv; r != nil {
 		if k == KindNA && r.Address.IsValid() {
 			p := netip.PrefixFrom(r.Address, 128)
 			if e.usable(sn, k, p, duid, iaid) {
@@ -238,14 +332,14 @@ func (e *Engine) pick(sn int, k Kind, duid []byte, iaid uint32, ia *wire.IA) (ne
 		if k == KindNA {
 			for i := 0; i < ia.NumAddrs; i++ {
 				p := netip.PrefixFrom(ia.Addrs[i].Addr, 128)
-				if s.inPools(k, p) && e.usable(sn, k, p, duid, iaid) && e.unclaimed(k, p, duid, iaid) && e.mayTake(k, p) {
+				if e.appropriate(sn, k, p) && e.usable(sn, k, p, duid, iaid) && e.unclaimed(k, p, duid, iaid) && e.mayTake(k, p) {
 					return p, true
 				}
 			}
 		} else {
 			for i := 0; i < ia.NumPrefixes; i++ {
 				p := ia.Prefixes[i].Prefix
-				if !p.Addr().IsUnspecified() && s.inPools(k, p) && e.usable(sn, k, p, duid, iaid) && e.unclaimed(k, p, duid, iaid) && e.mayTake(k, p) {
+				if !p.Addr().IsUnspecified() && e.appropriate(sn, k, p) && e.usable(sn, k, p, duid, iaid) && e.unclaimed(k, p, duid, iaid) && e.mayTake(k, p) {
 					return p, true
 				}
 			}
@@ -261,17 +355,23 @@ func (e *Engine) pick(sn int, k Kind, duid []byte, iaid uint32, ia *wire.IA) (ne
 	// partner's addresses); in PARTNER-DOWN, once the partner's pool is
 	// usable, a second round takes any address (own half exhausted first,
 	// RFC 8156 §4.2.2). Prefixes: mayTake (the primary's whole pd-pool).
+	key := probeKey{cls: e.cls}
+	var order []int
+	if k == KindPD {
+		key.hint = hintLen(ia)
+		order = e.pdOrder(sn, key.hint)
+	}
 	if e.fo.rel >= 0 && k == KindPD && !e.fo.primary {
 		// The secondary's own pool first (pdsplit.go), the rest of the
 		// pool only once the partner's is usable (§4.2.2).
-		if p, ok := e.pickBackup(sn, duid, iaid); ok {
+		if p, ok := e.pickBackup(sn, duid, iaid, order); ok {
 			return p, true
 		}
 		if !e.fo.partnerUsable {
 			return netip.Prefix{}, false
 		}
 	}
-	if s.exhausted[k] == s.gen+1 && s.exhaustedAt[k] == e.now {
+	if s.exhausted[k] == s.gen+1 && s.exhaustedAt[k] == e.now && s.exhaustedFor[k] == key {
 		return netip.Prefix{}, false
 	}
 	split := e.fo.rel >= 0 && k == KindNA
@@ -286,6 +386,9 @@ func (e *Engine) pick(sn int, k Kind, duid []byte, iaid uint32, ia *wire.IA) (ne
 			if k == KindNA {
 				for pi := range s.pools {
 					pool := &s.pools[pi]
+					if !e.allowed(pool.classes) {
+						continue
+					}
 					if p, ok := probe(pool.n, poolSeed(duid, iaid, sn, k, pi), func(off uint64) (netip.Prefix, bool) {
 						if own {
 							var ok bool
@@ -301,7 +404,7 @@ func (e *Engine) pick(sn int, k Kind, duid []byte, iaid uint32, ia *wire.IA) (ne
 				}
 				continue
 			}
-			for pi := range s.pdPools {
+			for _, pi := range order {
 				pool := &s.pdPools[pi]
 				if p, ok := probe(pool.n, poolSeed(duid, iaid, sn, k, pi), func(off uint64) (netip.Prefix, bool) {
 					p := pool.at(off)
@@ -312,7 +415,7 @@ func (e *Engine) pick(sn int, k Kind, duid []byte, iaid uint32, ia *wire.IA) (ne
 			}
 		}
 	}
-	s.exhausted[k], s.exhaustedAt[k] = s.gen+1, e.now
+	s.exhausted[k], s.exhaustedAt[k], s.exhaustedFor[k] = s.gen+1, e.now, key
 	return netip.Prefix{}, false
 }
 

@@ -12,8 +12,20 @@ func (e *Engine) client(in *Input) {
 	m := &in.Pkt.Msg
 	e.Counters.Rx[m.Type&15]++
 	e.nOffered = 0
+	e.cls, e.resv, e.pools = 0, nil, replyPools{}
+	unicast := !in.Pkt.Relayed() && !in.Multicast
 
 	// §16: which messages a server accepts, and the CLIENTID/SERVERID rules.
+	switch m.Type {
+	case wire.Solicit, wire.Confirm, wire.Rebind, wire.InformationRequest:
+		// §16: "A server MUST discard any Solicit, Confirm, Rebind or
+		// Information-request messages it receives with a Layer 3
+		// unicast destination address."
+		if unicast {
+			e.drop(DropUnicast)
+			return
+		}
+	}
 	switch m.Type {
 	case wire.Solicit, wire.Confirm, wire.Rebind:
 		if m.ServerID != nil {
@@ -57,6 +69,11 @@ func (e *Engine) client(in *Input) {
 		e.drop(DropNoSubnet)
 		return
 	}
+	if sn >= 0 {
+		line := lineOf(in.Pkt)
+		e.cls = e.classify(in, sn, &line)
+		e.resv = e.subnets[sn].reservationFor(m.ClientID, &line)
+	}
 	// RFC 8156 §8: the subnet's failover endpoint decides whether it may
 	// answer at all (before UseMulticast: an unresponsive server says
 	// nothing).
@@ -67,8 +84,9 @@ func (e *Engine) client(in *Input) {
 	switch m.Type {
 	case wire.Request, wire.Renew, wire.Release, wire.Decline:
 		// §18.3.1 etc.: a message sent by unicast when the server has not
-		// offered unicast is answered with UseMulticast and nothing else.
-		if !in.Pkt.Relayed() && !in.Multicast {
+		// offered unicast is answered with UseMulticast and nothing else
+		// — unless the operator accepts unicast (UnicastAccept).
+		if unicast && e.cfg.Unicast != UnicastAccept {
 			// "... and no other options" (§18.3.2, §18.3.4, §18.3.7,
 			// §18.3.8): not even the stateless ones the ORO asks for.
 			b, r := e.begin(in, wire.Reply)
@@ -95,7 +113,7 @@ func (e *Engine) client(in *Input) {
 		e.confirm(in, sn)
 	case wire.InformationRequest:
 		b, r := e.begin(in, wire.Reply)
-		e.finish(in, b, r)
+		e.finish(in, sn, b, r)
 	}
 }
 
@@ -140,15 +158,10 @@ func (e *Engine) begin(in *Input, t wire.MsgType) ([]byte, *relayStarts) {
 	return b, rs
 }
 
-// finish adds the stateless options the client asked for, closes the relay
-// wrapping and queues the reply.
-func (e *Engine) finish(in *Input, b []byte, rs *relayStarts) {
-	m := &in.Pkt.Msg
-	for _, o := range e.cfg.Options {
-		if m.Requested(o.Code) {
-			b = wire.AppendOption(b, o.Code, o.Data)
-		}
-	}
+// finish adds the configured options the client asked for (options.go),
+// closes the relay wrapping and queues the reply.
+func (e *Engine) finish(in *Input, sn int, b []byte, rs *relayStarts) {
+	b = e.appendOptions(b, in, sn)
 	e.close(in, b, rs)
 }
 
@@ -270,9 +283,7 @@ func (e *Engine) assign(b []byte, in *Input, sn int, k Kind, commit bool, why Ca
 		}
 		var p netip.Prefix
 		ok := false
-		if l := e.binding(k, m.ClientID, ia.IAID, sn); l != nil && l.Status != StatusAbandoned &&
-			(l.Status == StatusActive || e.mayAllocate() && e.mayTake(k, l.Prefix)) &&
-			e.usable(sn, k, l.Prefix, m.ClientID, ia.IAID) {
+		if l := e.binding(k, m.ClientID, ia.IAID, sn); l != nil && e.keeps(sn, l, m.ClientID) {
 			p, ok = l.Prefix, true
 		} else if e.mayAllocate() {
 			p, ok = e.pick(sn, k, m.ClientID, ia.IAID, ia)
@@ -284,6 +295,7 @@ func (e *Engine) assign(b []byte, in *Input, sn int, k Kind, commit bool, why Ca
 			continue
 		}
 		n++
+		e.pools.add(k, e.subnets[sn].poolOptions(k, p))
 		pref, valid, t1, t2 := e.leaseTimes(k, p)
 		if commit {
 			e.commit(in, k, p, ia.IAID, why, pref, valid)
@@ -324,7 +336,7 @@ func (e *Engine) solicit(in *Input, sn int) {
 		}
 		b = e.appendStatus(b, none, "no resources available")
 	}
-	e.finish(in, b, rs)
+	e.finish(in, sn, b, rs)
 }
 
 // iaTA answers IA_TAs: tandem assigns no temporary addresses.
@@ -345,7 +357,7 @@ func (e *Engine) request(in *Input, sn int, why Cause) {
 	b = e.iaTA(b, m)
 	b, _ = e.assign(b, in, sn, KindNA, true, why)
 	b, _ = e.assign(b, in, sn, KindPD, true, why)
-	e.finish(in, b, rs)
+	e.finish(in, sn, b, rs)
 }
 
 // renew extends bindings (RENEW §18.3.4, REBIND §18.3.5). Resources the
@@ -355,56 +367,130 @@ func (e *Engine) renew(in *Input, sn int, why Cause) {
 	b, rs := e.begin(in, wire.Reply)
 	b = e.extend(b, in, sn, KindNA, why)
 	b = e.extend(b, in, sn, KindPD, why)
-	e.finish(in, b, rs)
+	e.finish(in, sn, b, rs)
 }
 
+// keeps reports whether the client may go on with binding l: it is live
+// here (or may be taken up again), usable, and still appropriate for the
+// client (renumbering: its pool may have been removed from the config, or
+// closed to the client's classes).
+func (e *Engine) keeps(sn int, l *Lease, duid []byte) bool {
+	return l.Status != StatusAbandoned &&
+		(l.Status == StatusActive || e.mayAllocate() && e.mayTake(l.Kind, l.Prefix)) &&
+		e.usable(sn, l.Kind, l.Prefix, duid, l.IAID) && e.appropriate(sn, l.Kind, l.Prefix)
+}
+
+// extend answers one kind of IA in a RENEW or REBIND:
+//
+//   - the client's binding, still appropriate: new lifetimes;
+//   - a binding no longer appropriate (its pool was removed from the
+//     config, or it was leased on a subnet whose pd-pool is gone): it is
+//     ended (EXPIRED, CauseRenumber) and listed with lifetimes 0, and the
+//     IA gets a new resource from the current pools (§18.3.4: "not
+//     appropriate for the link ... returns the address to the client with
+//     lifetimes of 0"; "SHOULD create a binding");
+//   - no binding (the server lost it, or never had it): the client's own
+//     listed resource when it is appropriate and free (REBIND, and RENEW:
+//     §18.3.4 "SHOULD create a binding"), else for a RENEW, or when what
+//     it lists is not appropriate, a new resource; else NoBinding.
+//
+// Every listed resource other than the one granted comes back with
+// lifetimes 0. A server that may not allocate now (failover) only
+// extends, and answers NoBinding otherwise.
 func (e *Engine) extend(b []byte, in *Input, sn int, k Kind, why Cause) []byte {
 	m := &in.Pkt.Msg
 	ias := m.IANA[:m.NumIANA]
 	if k == KindPD {
 		ias = m.IAPD[:m.NumIAPD]
 	}
-	code, _ := iaCode(k)
+	code, none := iaCode(k)
 	for i := range ias {
 		ia := &ias[i]
 		var p netip.Prefix
-		ok := false
-		if l := e.binding(k, m.ClientID, ia.IAID, sn); l != nil && l.Status != StatusAbandoned &&
-			(l.Status == StatusActive || e.mayAllocate() && e.mayTake(k, l.Prefix)) &&
-			e.usable(sn, k, l.Prefix, m.ClientID, ia.IAID) {
+		ok, renumbered := false, false
+		l := e.binding(k, m.ClientID, ia.IAID, sn)
+		if l == nil {
+			// A binding whose resource no longer belongs to any subnet
+			// (its pd-pool was removed) is filed under no subnet.
+			l = e.binding(k, m.ClientID, ia.IAID, -1)
+		}
+		switch {
+		case l != nil && l.subnet == int32(sn) && e.keeps(sn, l, m.ClientID):
 			p, ok = l.Prefix, true
-		} else if why == CauseRebind && e.mayAllocate() {
-			// §18.3.5: with no binding, a server may create one from the
-			// client's own resources if they suit the link and are free.
+		case l != nil && l.Status == StatusActive && (l.subnet < 0 || !e.appropriate(sn, k, l.Prefix)):
+			e.renumber(l)
+			renumbered = true
+		}
+		foreign := e.listsForeign(sn, k, ia)
+		tried := false
+		if !ok && e.mayAllocate() {
 			p, ok = e.rebindHint(sn, k, m.ClientID, ia)
+			// §18.3.5: a server "SHOULD only create new bindings during
+			// processing of a Rebind message if [it] is configured to
+			// respond ... to a Solicit message containing the Rapid
+			// Commit option"; a renumbered client had one here.
+			if !ok && (why == CauseRenew || renumbered || foreign && e.cfg.RapidCommit) {
+				p, ok = e.pick(sn, k, m.ClientID, ia.IAID, ia)
+				tried = true
+			}
 		}
 		var start int
 		if !ok {
-			if why == CauseRenew || !e.listsForeign(sn, k, ia) {
-				b, start = wire.BeginIA(b, code, ia.IAID, 0, 0)
-				b = e.appendStatus(b, wire.StatusNoBinding, "no binding for this IA")
-				b = wire.EndOption(b, start)
-				continue
-			}
 			b, start = wire.BeginIA(b, code, ia.IAID, 0, 0)
-			b = e.zeroOthers(b, k, ia, netip.Prefix{})
+			switch {
+			case tried:
+				b = e.appendStatus(b, none, "no resources available")
+			case renumbered || foreign:
+				// Lifetimes 0 say it all (§18.3.5).
+			default:
+				b = e.appendStatus(b, wire.StatusNoBinding, "no binding for this IA")
+			}
+			if renumbered || foreign {
+				b = e.zeroOthers(b, k, ia, netip.Prefix{}, renumberedPrefix(l, renumbered))
+			}
 			b = wire.EndOption(b, start)
 			continue
 		}
 		pref, valid, t1, t2 := e.leaseTimes(k, p)
 		e.commit(in, k, p, ia.IAID, why, pref, valid)
+		e.pools.add(k, e.subnets[sn].poolOptions(k, p))
 		b, start = wire.BeginIA(b, code, ia.IAID, t1, t2)
 		b = appendLease(b, k, p, pref, valid)
-		b = e.zeroOthers(b, k, ia, p)
+		b = e.zeroOthers(b, k, ia, p, renumberedPrefix(l, renumbered))
 		b = wire.EndOption(b, start)
 	}
 	return b
 }
 
-// rebindHint returns the first resource the client lists that this subnet
-// may give it.
+// renumberedPrefix is the resource a renumbering ended, for zeroOthers to
+// list even when the client's IA did not.
+func renumberedPrefix(l *Lease, renumbered bool) netip.Prefix {
+	if !renumbered {
+		return netip.Prefix{}
+	}
+	return l.Prefix
+}
+
+// renumber ends binding l, which the config no longer serves: EXPIRED
+// now, so that it is reclaimed and never offered again, and the journal
+// says why.
+func (e *Engine) renumber(l *Lease) {
+	nb := l.Binding
+	nb.Status, nb.StartOfState, nb.Expires = StatusExpired, e.now, e.now
+	e.emit(Event{Kind: EventLease, Time: e.now, Why: CauseRenumber, Binding: nb})
+}
+
+// listsAny reports whether the IA lists any resource.
+func listsAny(k Kind, ia *wire.IA) bool {
+	if k == KindPD {
+		return ia.NumPrefixes > 0
+	}
+	return ia.NumAddrs > 0
+}
+
+// rebindHint returns the first resource the client lists that is
+// appropriate for it and free.
 func (e *Engine) rebindHint(sn int, k Kind, duid []byte, ia *wire.IA) (netip.Prefix, bool) {
-	s := &e.subnets[sn]
 	n := ia.NumAddrs
 	if k == KindPD {
 		n = ia.NumPrefixes
@@ -414,7 +500,7 @@ func (e *Engine) rebindHint(sn int, k Kind, duid []byte, ia *wire.IA) (netip.Pre
 		if k == KindPD {
 			p = ia.Prefixes[i].Prefix
 		}
-		if s.inPools(k, p) && e.usable(sn, k, p, duid, ia.IAID) && e.mayTake(k, p) {
+		if !p.Addr().IsUnspecified() && e.appropriate(sn, k, p) && e.usable(sn, k, p, duid, ia.IAID) && e.mayTake(k, p) {
 			return p, true
 		}
 	}
@@ -422,27 +508,34 @@ func (e *Engine) rebindHint(sn int, k Kind, duid []byte, ia *wire.IA) (netip.Pre
 }
 
 // listsForeign reports whether the IA lists a resource that is not
-// appropriate for the link (outside the subnet's prefix or pools).
+// appropriate for the link: an address outside the subnet's prefix, or a
+// prefix outside every pd-pool and reservation. (A prefix-length hint,
+// "::/60", names no resource.)
 func (e *Engine) listsForeign(sn int, k Kind, ia *wire.IA) bool {
 	s := &e.subnets[sn]
 	if k == KindNA {
 		for i := 0; i < ia.NumAddrs; i++ {
-			if !s.cfg.Prefix.Contains(ia.Addrs[i].Addr) {
+			if a := ia.Addrs[i].Addr; !a.IsUnspecified() && !s.cfg.Prefix.Contains(a) {
 				return true
 			}
 		}
 		return false
 	}
 	for i := 0; i < ia.NumPrefixes; i++ {
-		if !s.inPools(k, ia.Prefixes[i].Prefix) {
+		if p := ia.Prefixes[i].Prefix; !p.Addr().IsUnspecified() && !s.inPools(k, p) {
 			return true
 		}
 	}
 	return false
 }
 
-// zeroOthers lists every resource in ia other than keep with lifetimes 0.
-func (e *Engine) zeroOthers(b []byte, k Kind, ia *wire.IA, keep netip.Prefix) []byte {
+// zeroOthers lists every resource in ia other than keep with lifetimes 0,
+// and ended (a renumbered binding; invalid: none) if the IA does not list
+// it.
+func (e *Engine) zeroOthers(b []byte, k Kind, ia *wire.IA, keep, ended netip.Prefix) []byte {
+	if ended.IsValid() && !listed(k, ia, ended) {
+		b = appendLease(b, k, ended, 0, 0)
+	}
 	if k == KindNA {
 		for i := 0; i < ia.NumAddrs; i++ {
 			if a := ia.Addrs[i].Addr; a != keep.Addr() && !a.IsUnspecified() {
@@ -503,7 +596,7 @@ func (e *Engine) endBindings(in *Input, sn int, to Status, why Cause) {
 			e.emit(Event{Kind: EventLease, Time: e.now, Why: why, Binding: nb})
 		}
 	}
-	e.finish(in, b, rs)
+	e.finish(in, sn, b, rs)
 }
 
 // listed reports whether the client's IA lists resource p.
@@ -551,5 +644,5 @@ func (e *Engine) confirm(in *Input, sn int) {
 	} else {
 		b = e.appendStatus(b, wire.StatusNotOnLink, "not on link")
 	}
-	e.finish(in, b, rs)
+	e.finish(in, sn, b, rs)
 }

@@ -212,6 +212,50 @@ func (c *Config) Defaults() {
 	}
 }
 
+// hasOptions reports whether any level of c has an option.
+func (c *Config) hasOptions() bool {
+	if len(c.Options) > 0 {
+		return true
+	}
+	for i := range c.Classes {
+		if len(c.Classes[i].Options) > 0 {
+			return true
+		}
+	}
+	for i := range c.Subnets {
+		s := &c.Subnets[i]
+		if len(s.Options) > 0 {
+			return true
+		}
+		for j := range s.Pools {
+			if len(s.Pools[j].Options) > 0 {
+				return true
+			}
+		}
+		for j := range s.PDPools {
+			if len(s.PDPools[j].Options) > 0 {
+				return true
+			}
+		}
+		for j := range s.Reservations {
+			if len(s.Reservations[j].Options) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// classIndex returns the index of the class called name, or -1.
+func (c *Config) classIndex(name string) int {
+	for i := range c.Classes {
+		if c.Classes[i].Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
 // relIndex returns the index of the relationship called name, or -1.
 func (c *Config) relIndex(name string) int {
 	for i := range c.Relationships {
@@ -235,6 +279,25 @@ func (c *Config) Validate() error {
 	}
 	if c.T1 > c.T2 {
 		return errors.New("engine: t1 exceeds t2")
+	}
+	if len(c.Classes) > MaxClasses {
+		return fmt.Errorf("engine: %d classes: at most %d", len(c.Classes), MaxClasses)
+	}
+	for i := range c.Classes {
+		switch n := c.Classes[i].Name; {
+		case n == "":
+			return fmt.Errorf("engine: class %d: no name", i)
+		case c.classIndex(n) != i:
+			return fmt.Errorf("engine: class %q: defined twice", n)
+		}
+	}
+	checkClasses := func(where string, names []string) error {
+		for _, n := range names {
+			if c.classIndex(n) < 0 {
+				return fmt.Errorf("engine: %s: unknown class %q", where, n)
+			}
+		}
+		return nil
 	}
 	for i := range c.Relationships {
 		r := &c.Relationships[i]
@@ -260,6 +323,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("engine: subnet %d: invalid IPv6 prefix", i)
 		}
 		for _, r := range s.Pools {
+			if err := checkClasses(fmt.Sprintf("subnet %s: pool %s-%s", s.Prefix, r.Start, r.End), r.Classes); err != nil {
+				return err
+			}
 			if !s.Prefix.Contains(r.Start) || !s.Prefix.Contains(r.End) {
 				return fmt.Errorf("engine: subnet %s: pool %s-%s outside the subnet", s.Prefix, r.Start, r.End)
 			}
@@ -271,6 +337,15 @@ func (c *Config) Validate() error {
 			}
 		}
 		for _, r := range s.Reservations {
+			keys := 0
+			for _, k := range [][]byte{r.DUID, r.RemoteID, r.InterfaceID, r.SubscriberID} {
+				if k != nil {
+					keys++
+				}
+			}
+			if keys != 1 {
+				return fmt.Errorf("engine: subnet %s: a reservation needs exactly one of DUID, remote-id, interface-id and subscriber-id, has %d", s.Prefix, keys)
+			}
 			// A reserved address off the link could be leased but never
 			// renewed: renewals find bindings by the link's subnet.
 			if r.Address.IsValid() && !s.Prefix.Contains(r.Address) {
@@ -281,6 +356,9 @@ func (c *Config) Validate() error {
 			}
 		}
 		for _, p := range s.PDPools {
+			if err := checkClasses(fmt.Sprintf("subnet %s: pd-pool %s", s.Prefix, p.Prefix), p.Classes); err != nil {
+				return err
+			}
 			if !p.Prefix.IsValid() || p.DelegatedLen < p.Prefix.Bits() || p.DelegatedLen > 128 {
 				return fmt.Errorf("engine: subnet %s: pd-pool %s: delegated-length %d must be between %d and 128", s.Prefix, p.Prefix, p.DelegatedLen, p.Prefix.Bits())
 			}

@@ -170,13 +170,14 @@ const (
 	DropType                  // a message type servers don't accept (or a RELAY-REPL layer, or an Information-request with an IA)
 	DropNoAddrs               // CONFIRM without addresses (§18.3.3: no reply)
 	DropFailover              // the subnet's failover endpoint may not answer this now (RFC 8156 §8)
+	DropUnicast               // SOLICIT, CONFIRM, REBIND or INFORMATION-REQUEST sent by unicast (RFC 8415 §16)
 	dropReasons
 
 	// NumDropReasons is how many DropReason values there are.
 	NumDropReasons = int(dropReasons)
 )
 
-var dropNames = [...]string{"no-client-id", "server-id", "no-subnet", "bad-type", "confirm-empty", "failover-state"}
+var dropNames = [...]string{"no-client-id", "server-id", "no-subnet", "bad-type", "confirm-empty", "failover-state", "unicast"}
 
 func (r DropReason) String() string { return dropNames[r] }
 
@@ -201,6 +202,16 @@ type Engine struct {
 	offered  [2 * wire.MaxIAs]offered
 	nOffered int
 
+	// The request being answered: its classes, its reservation (nil:
+	// none) and the pools of the resources its reply names (classes.go,
+	// options.go).
+	cls   classMask
+	resv  *Reservation
+	pools replyPools
+	// hasOptions: some level of the config has options.
+	hasOptions bool
+	pdScratch  []int // pdOrder's result
+
 	// Failover: one per Config.Relationships entry (failover.go).
 	rels   []relState
 	booted bool     // endpoints started (on the first Step)
@@ -223,11 +234,16 @@ func New(cfg Config) (*Engine, error) {
 		cfg: cfg,
 		out: make([]byte, 0, 64<<10),
 	}
-	e.subnets = make([]subnet, len(cfg.Subnets))
-	for i := range cfg.Subnets {
-		e.subnets[i].init(&cfg.Subnets[i])
-		e.subnets[i].rel = cfg.relIndex(cfg.Subnets[i].Relationship)
+	e.subnets = make([]subnet, len(e.cfg.Subnets))
+	maxPD := 0
+	for i := range e.cfg.Subnets {
+		c := &e.cfg.Subnets[i]
+		e.subnets[i].init(&e.cfg, c)
+		e.subnets[i].rel = e.cfg.relIndex(c.Relationship)
+		maxPD = max(maxPD, len(c.PDPools))
 	}
+	e.pdScratch = make([]int, 0, maxPD)
+	e.hasOptions = e.cfg.hasOptions()
 	e.initRels()
 	return e, nil
 }

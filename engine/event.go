@@ -71,13 +71,17 @@ const (
 	// CauseRebalance: the primary moved a free delegable prefix to the
 	// secondary's pool (FREE-BACKUP) or took one back (pdsplit.go).
 	CauseRebalance Cause = 70
+	// CauseRenumber: the client renewed a resource that the config no
+	// longer serves it (its pool was removed, or closed to its classes),
+	// so the binding was ended and a new resource given (client.go).
+	CauseRenumber Cause = 71
 )
 
 var causeNames = map[Cause]string{
 	CauseSolicit: "solicit", CauseRequest: "request", CauseRenew: "renew", CauseRebind: "rebind",
 	CauseRelease: "release", CauseDecline: "decline", CauseExpiry: "expiry", CauseReclaim: "reclaim",
 	CauseReassign: "reassign", CauseFailover: "failover", CauseAdmin: "admin",
-	CausePartner: "partner", CauseRebalance: "rebalance",
+	CausePartner: "partner", CauseRebalance: "rebalance", CauseRenumber: "renumber",
 }
 
 func (c Cause) String() string {

@@ -209,10 +209,11 @@ func (e *Engine) takeBack(sn, pi, n int) {
 }
 
 // pickBackup chooses one of the secondary's FREE-BACKUP prefixes in subnet
-// sn for a client IA: a start hashed from the client, then the next ones.
-func (e *Engine) pickBackup(sn int, duid []byte, iaid uint32) (netip.Prefix, bool) {
+// sn for a client IA: a start hashed from the client, then the next ones;
+// the pools in order (pdOrder: the client's classes and hint).
+func (e *Engine) pickBackup(sn int, duid []byte, iaid uint32, order []int) (netip.Prefix, bool) {
 	s := &e.subnets[sn]
-	for pi := range s.pdPools {
+	for _, pi := range order {
 		b := s.pdPools[pi].split.backup
 		if len(b) == 0 {
 			continue

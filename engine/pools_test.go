@@ -241,7 +241,7 @@ func TestPDPoolArithmetic(t *testing.T) {
 			continue
 		}
 		var s subnet
-		s.init(&SubnetConfig{Prefix: mustPrefix("2001:db8:1::/64"), PDPools: []PDPool{{Prefix: mustPrefix(c.pool), DelegatedLen: c.dlen}}})
+		s.init(&Config{}, &SubnetConfig{Prefix: mustPrefix("2001:db8:1::/64"), PDPools: []PDPool{{Prefix: mustPrefix(c.pool), DelegatedLen: c.dlen}}})
 		if got := s.pdPools[0].at(c.idx); got != mustPrefix(c.want) {
 			t.Errorf("%s/%d at %d = %v, want %s", c.pool, c.dlen, c.idx, got, c.want)
 		}

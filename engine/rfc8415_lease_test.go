@@ -50,9 +50,11 @@ func TestRFC8415_18_3_4_RenewExtends(t *testing.T) {
 	wantNoEvents(t, tr.tick(0))
 }
 
-// §18.3.4: "If the server cannot find a client entry for the IA, the server
-// returns the IA containing no leases with a Status Code option set to
-// NoBinding in the Reply message."
+// §18.3.4: "For each IA for which the server cannot find a client entry
+// ... If the server is configured to create new bindings as a result of
+// processing Renew messages, the server SHOULD create a binding". tandem
+// is: the client's own listed address when it suits the link and is free,
+// else a new one, and whatever else it lists comes back with lifetimes 0.
 func TestRFC8415_18_3_4_RenewNoBinding(t *testing.T) {
 	tr := newTester(t, basicConfig())
 	tr.lease(1, true, false)
@@ -61,62 +63,35 @@ func TestRFC8415_18_3_4_RenewNoBinding(t *testing.T) {
 	r := tr.send(m)
 	msg := &r.reply(t).Msg
 	leasedAddr(t, findIA(t, msg, KindNA, 1))
-	for _, ia := range []*wire.IA{findIA(t, msg, KindNA, 9), findIA(t, msg, KindPD, 1)} {
-		if iaStatus(t, ia) != wire.StatusNoBinding || ia.NumAddrs+ia.NumPrefixes != 0 {
-			t.Errorf("IA %d: %+v, want NoBinding and nothing else", ia.IAID, ia)
-		}
+	if got := leasedAddr(t, findIA(t, msg, KindNA, 9)); got != mustAddr("2001:db8:1::1009") {
+		t.Errorf("IA_NA 9 got %v, want its own free address back", got)
 	}
-	if len(r.events) != 1 {
+	leasedPrefix(t, findIA(t, msg, KindPD, 1)) // nothing listed: a new prefix
+	if len(r.events) != 3 {
 		t.Fatalf("events %s", formatEvents(r.events))
 	}
-	// Another client's DUID with the same IAID finds nothing either.
-	m = tr.msgFor(wire.Renew, 2, true, false)
-	m.na[0].addrs = tr.heldNA(1, 1)
-	r = tr.send(m)
-	if iaStatus(t, findIA(t, &r.reply(t).Msg, KindNA, 1)) != wire.StatusNoBinding {
-		t.Fatalf("renew with another client's address was not NoBinding")
-	}
-	wantNoEvents(t, r)
-}
-
-// §18.3.4: the server "may choose to change the list of addresses"; an
-// address the client lists that is not (or no longer) its lease comes back
-// with lifetimes 0 so the client stops using it.
-func TestRFC8415_18_3_4_RenewOtherAddressesZeroed(t *testing.T) {
-	tr := newTester(t, basicConfig())
-	a := leasedAddr(t, findIA(t, &tr.lease(1, true, false).Msg, KindNA, 1))
-	m := tr.msgFor(wire.Renew, 1, true, false)
-	m.na[0].addrs = append(m.na[0].addrs, mustAddr("2001:db8:1::1777"), mustAddr("2001:db8:9::1"))
-	ia := findIA(t, &tr.send(m).reply(t).Msg, KindNA, 1)
-	if ia.NumAddrs != 3 {
-		t.Fatalf("IA lists %d addresses, want 3", ia.NumAddrs)
-	}
-	for i := 0; i < ia.NumAddrs; i++ {
-		x := ia.Addrs[i]
-		if (x.Addr == a) != (x.Valid > 0) || (x.Addr == a) != (x.Preferred > 0) {
-			t.Errorf("address %v lifetimes %d/%d", x.Addr, x.Preferred, x.Valid)
+	for _, ev := range r.events {
+		if ev.Why != CauseRenew || ev.Binding.Status != StatusActive {
+			t.Fatalf("events %s", formatEvents(r.events))
 		}
 	}
+	// Another client's DUID with the same IAID gets an address of its
+	// own, and the first client's address with lifetimes 0.
+	held := tr.heldNA(1, 1)
+	m = tr.msgFor(wire.Renew, 2, true, false)
+	m.na[0].addrs = held
+	r = tr.send(m)
+	ia := findIA(t, &r.reply(t).Msg, KindNA, 1)
+	if got := leasedAddr(t, ia); got == held[0] {
+		t.Fatalf("renew with another client's address got it")
+	}
+	if ia.NumAddrs != 2 || ia.Addrs[1].Addr != held[0] || ia.Addrs[1].Valid != 0 || ia.Addrs[1].Preferred != 0 {
+		t.Fatalf("IA_NA %+v, want the other client's address with lifetimes 0", ia)
+	}
+	if b, _ := tr.e.Lookup(netip.PrefixFrom(held[0], 128)); b.DUID != string(clientDUID(1)) || b.Status != StatusActive {
+		t.Fatalf("the first client's lease changed: %s", formatBinding(&b))
+	}
 }
-
-// A lease that expired (but was not yet reclaimed or reassigned) is
-// revived by a RENEW.
-func TestRFC8415_18_3_4_RenewAfterExpiry(t *testing.T) {
-	tr := newTester(t, basicConfig())
-	a := leasedAddr(t, findIA(t, &tr.lease(1, true, false).Msg, KindNA, 1))
-	tr.tick(61 * time.Minute)
-	if b, _ := tr.e.Lookup(netip.PrefixFrom(a, 128)); b.Status != StatusExpired {
-		t.Fatalf("not expired: %s", formatBinding(&b))
-	}
-	if got := leasedAddr(t, findIA(t, &tr.send(tr.msgFor(wire.Renew, 1, true, false)).reply(t).Msg, KindNA, 1)); got != a {
-		t.Fatalf("renew after expiry gave %v", got)
-	}
-	if b, _ := tr.e.Lookup(netip.PrefixFrom(a, 128)); b.Status != StatusActive || b.StartOfState != tr.now.Unix() {
-		t.Fatalf("renewed record: %s", formatBinding(&b))
-	}
-}
-
-// --- §18.3.5 Rebind -----------------------------------------------------------
 
 // §18.3.5: Rebind extends a binding this server holds, like Renew, though
 // the message is addressed to every server.
@@ -143,22 +118,40 @@ func TestRFC8415_18_3_5_RebindExtends(t *testing.T) {
 // the link to which the client's interface is attached ..., the server MAY
 // send a Reply message to the client containing the client's IA, with the
 // lifetimes for the addresses in the IA set to 0."
+// With Rapid Commit configured the server also creates a binding (§18.3.5:
+// "SHOULD only create new bindings during processing of a Rebind message
+// if the server is configured to respond with a Reply message to a
+// Solicit message containing the Rapid Commit option"); without, it does
+// not.
 func TestRFC8415_18_3_5_RebindNotOnLink(t *testing.T) {
-	tr := newTester(t, basicConfig())
-	m := tMsg{typ: wire.Rebind, client: clientDUID(1),
-		na: []tIA{{iaid: 1, addrs: []netip.Addr{mustAddr("2001:db8:2::1001")}}},
-		pd: []tIA{{iaid: 1, prefixes: []netip.Prefix{mustPrefix("2001:db8:200::/60")}}}}
-	r := tr.send(m)
-	msg := &r.reply(t).Msg
-	na := findIA(t, msg, KindNA, 1)
-	if na.NumAddrs != 1 || na.Addrs[0].Addr != mustAddr("2001:db8:2::1001") || na.Addrs[0].Valid != 0 || na.Addrs[0].Preferred != 0 {
-		t.Fatalf("IA_NA %+v, want the address with lifetimes 0", na)
+	for _, rapid := range []bool{false, true} {
+		cfg := basicConfig()
+		cfg.RapidCommit = rapid
+		tr := newTester(t, cfg)
+		m := tMsg{typ: wire.Rebind, client: clientDUID(1),
+			na: []tIA{{iaid: 1, addrs: []netip.Addr{mustAddr("2001:db8:2::1001")}}},
+			pd: []tIA{{iaid: 1, prefixes: []netip.Prefix{mustPrefix("2001:db8:200::/60")}}}}
+		r := tr.send(m)
+		msg := &r.reply(t).Msg
+		na, pd := findIA(t, msg, KindNA, 1), findIA(t, msg, KindPD, 1)
+		zeroNA, zeroPD := na.Addrs[na.NumAddrs-1], pd.Prefixes[pd.NumPrefixes-1]
+		if zeroNA.Addr != mustAddr("2001:db8:2::1001") || zeroNA.Valid != 0 || zeroNA.Preferred != 0 {
+			t.Fatalf("rapid %v: IA_NA %+v, want the address with lifetimes 0", rapid, na)
+		}
+		if zeroPD.Prefix != mustPrefix("2001:db8:200::/60") || zeroPD.Valid != 0 {
+			t.Fatalf("rapid %v: IA_PD %+v, want the prefix with lifetimes 0", rapid, pd)
+		}
+		if !rapid {
+			if na.NumAddrs != 1 || pd.NumPrefixes != 1 {
+				t.Fatalf("IA_NA %+v IA_PD %+v: a binding was created without rapid-commit", na, pd)
+			}
+			wantNoEvents(t, r)
+			continue
+		}
+		if na.NumAddrs != 2 || pd.NumPrefixes != 2 || na.Addrs[0].Valid == 0 || pd.Prefixes[0].Valid == 0 || len(r.events) != 2 {
+			t.Fatalf("IA_NA %+v IA_PD %+v events %s: want a new address and prefix", na, pd, formatEvents(r.events))
+		}
 	}
-	pd := findIA(t, msg, KindPD, 1)
-	if pd.NumPrefixes != 1 || pd.Prefixes[0].Valid != 0 {
-		t.Fatalf("IA_PD %+v, want the prefix with lifetimes 0", pd)
-	}
-	wantNoEvents(t, r)
 }
 
 // §18.3.5: with no binding but addresses that suit the link (this server
