@@ -73,8 +73,8 @@ func (p *addrPool) contains(a netip.Addr) bool {
 
 // pdPool is 2^k prefixes of length dlen inside base.
 type pdPool struct {
-	base  netip.Prefix
-	dlen  int
+	base    netip.Prefix
+	dlen    int
 	n       uint64     // count - 1
 	split   splitState // the proportional split (pdsplit.go)
 	classes classMask  // as addrPool's
@@ -356,11 +356,10 @@ func (e *Engine) pick(sn int, k Kind, duid []byte, iaid uint32, ia *wire.IA) (ne
 	// usable, a second round takes any address (own half exhausted first,
 	// RFC 8156 §4.2.2). Prefixes: mayTake (the primary's whole pd-pool).
 	key := probeKey{cls: e.cls}
-	var order []int
 	if k == KindPD {
 		key.hint = hintLen(ia)
-		order = e.pdOrder(sn, key.hint)
 	}
+	order := e.poolOrder(sn, k, key.hint)
 	if e.fo.rel >= 0 && k == KindPD && !e.fo.primary {
 		// The secondary's own pool first (pdsplit.go), the rest of the
 		// pool only once the partner's is usable (§4.2.2).
@@ -384,11 +383,8 @@ func (e *Engine) pick(sn int, k Kind, duid []byte, iaid uint32, ia *wire.IA) (ne
 		for pass := 0; pass < 2; pass++ {
 			fresh := pass == 0
 			if k == KindNA {
-				for pi := range s.pools {
+				for _, pi := range order {
 					pool := &s.pools[pi]
-					if !e.allowed(pool.classes) {
-						continue
-					}
 					if p, ok := probe(pool.n, poolSeed(duid, iaid, sn, k, pi), func(off uint64) (netip.Prefix, bool) {
 						if own {
 							var ok bool

@@ -7,22 +7,24 @@ package engine
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/tandemdhcp/tandem/netio/wire"
 )
 
 // BenchmarkStep is one warm message through decode → Step → Ready →
-// Advance, for a client that already holds its address and prefix.
+// Advance, for a client that already holds its address and prefix; the
+// /service variants run serviceConfig (3 classes, 8 options asked for).
 func BenchmarkStep(b *testing.B) {
 	for _, typ := range []wire.MsgType{wire.Solicit, wire.Request, wire.Renew} {
-		for _, relayed := range []bool{false, true} {
-			name := "direct"
-			if relayed {
-				name = "relayed"
-			}
-			b.Run(map[wire.MsgType]string{wire.Solicit: "solicit", wire.Request: "request", wire.Renew: "renew"}[typ]+"/"+name, func(b *testing.B) {
+		for _, variant := range []string{"direct", "relayed", "relayed/service"} {
+			relayed := variant != "direct"
+			b.Run(map[wire.MsgType]string{wire.Solicit: "solicit", wire.Request: "request", wire.Renew: "renew"}[typ]+"/"+variant, func(b *testing.B) {
 				w := newWarmPath(b, typ, relayed)
+				if variant == "relayed/service" {
+					w = newWarmPathWith(b, serviceConfig(), serviceORO, typ, relayed)
+				}
 				b.ReportAllocs()
 				b.SetBytes(int64(len(w.raw)))
 				b.ResetTimer()
@@ -38,17 +40,20 @@ func BenchmarkStep(b *testing.B) {
 // iteration, client side included: SOLICIT encoded and stepped, ADVERTISE
 // decoded, REQUEST built from it and stepped, REPLY decoded and checked.
 // New leases allocate (a record, the DUID string, map growth); the engine
-// is replaced every 2^17 clients so the state stays a realistic size.
+// is replaced every 2^17 clients so the state stays a realistic size. The
+// /service variants run serviceConfig (3 classes, class pools, 8 options
+// over every level, all asked for): the cost of an ISP's config.
 func BenchmarkExchange(b *testing.B) {
-	for _, relayed := range []bool{false, true} {
-		name := "direct"
-		if relayed {
-			name = "relayed"
-		}
-		b.Run(name, func(b *testing.B) {
-			cfg := basicConfig()
-			cfg.Subnets[1].Pools = []Pool{{Start: mustAddr("2001:db8:2::"), End: mustAddr("2001:db8:2::ffff:ffff:ffff:ffff")}}
-			cfg.Subnets[0].Pools = []Pool{{Start: mustAddr("2001:db8:1::"), End: mustAddr("2001:db8:1::ffff:ffff:ffff:ffff")}}
+	for _, variant := range []string{"direct", "relayed", "direct/service", "relayed/service"} {
+		relayed := strings.HasPrefix(variant, "relayed")
+		service := strings.HasSuffix(variant, "/service")
+		b.Run(variant, func(b *testing.B) {
+			cfg, oro := basicConfig(), []uint16{wire.OptDNSServers}
+			if service {
+				cfg, oro = serviceConfig(), serviceORO
+			}
+			cfg.Subnets[1].Pools[0] = Pool{Start: mustAddr("2001:db8:2::"), End: mustAddr("2001:db8:2::ffff:ffff:ffff:ffff"), Options: cfg.Subnets[1].Pools[0].Options}
+			cfg.Subnets[0].Pools[0] = Pool{Start: mustAddr("2001:db8:1::"), End: mustAddr("2001:db8:1::ffff:ffff:ffff:ffff"), Options: cfg.Subnets[0].Pools[0].Options}
 			newEngine := func() *Engine {
 				e, err := New(cfg)
 				if err != nil {
@@ -62,7 +67,7 @@ func BenchmarkExchange(b *testing.B) {
 				buf        []byte
 				duid       = clientDUID(0)
 				in         = Input{Kind: InputClient, Pkt: &req, Multicast: true}
-				m          = tMsg{typ: wire.Solicit, client: duid, na: []tIA{{iaid: 1}}, oro: []uint16{wire.OptDNSServers}}
+				m          = tMsg{typ: wire.Solicit, client: duid, na: []tIA{{iaid: 1}}, oro: oro}
 				addrs      = make([]netip.Addr, 1)
 			)
 			if relayed {

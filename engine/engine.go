@@ -209,8 +209,8 @@ type Engine struct {
 	resv  *Reservation
 	pools replyPools
 	// hasOptions: some level of the config has options.
-	hasOptions bool
-	pdScratch  []int // pdOrder's result
+	hasOptions  bool
+	poolScratch []int // poolOrder's result
 
 	// Failover: one per Config.Relationships entry (failover.go).
 	rels   []relState
@@ -235,14 +235,14 @@ func New(cfg Config) (*Engine, error) {
 		out: make([]byte, 0, 64<<10),
 	}
 	e.subnets = make([]subnet, len(e.cfg.Subnets))
-	maxPD := 0
+	maxPools := 0
 	for i := range e.cfg.Subnets {
 		c := &e.cfg.Subnets[i]
 		e.subnets[i].init(&e.cfg, c)
 		e.subnets[i].rel = e.cfg.relIndex(c.Relationship)
-		maxPD = max(maxPD, len(c.PDPools))
+		maxPools = max(maxPools, len(c.Pools), len(c.PDPools))
 	}
-	e.pdScratch = make([]int, 0, maxPD)
+	e.poolScratch = make([]int, 0, maxPools)
 	e.hasOptions = e.cfg.hasOptions()
 	e.initRels()
 	return e, nil

@@ -69,6 +69,7 @@ type tRelay struct {
 	peer     netip.Addr
 	ifaceID  []byte
 	remoteID []byte
+	subID    []byte // SUBSCRIBER_ID
 }
 
 // tMsg is a client message to encode.
@@ -96,6 +97,9 @@ func (m *tMsg) appendTo(b []byte) []byte {
 		}
 		if r.remoteID != nil {
 			b = wire.AppendOption(b, wire.OptRemoteID, r.remoteID)
+		}
+		if r.subID != nil {
+			b = wire.AppendOption(b, wire.OptSubscriberID, r.subID)
 		}
 		b, starts[i] = wire.BeginOption(b, wire.OptRelayMsg)
 	}

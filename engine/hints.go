@@ -2,13 +2,14 @@ package engine
 
 import "github.com/tandemdhcp/tandem/netio/wire"
 
-// Prefix-length hints (RFC 8415 §18.2.1, RFC 8168). A requesting router
+// The order pools are tried in, for a request: its classes' own pools
+// first, and for prefixes its prefix-length hint (RFC 8415 §18.2.1, RFC
+// 8168). A requesting router
 // may put an IAPREFIX in its IA_PD naming only a length ("::/60"): the
 // size of prefix it wants. The pd-pools a client may draw from are then
 // tried in RFC 8168 §3's order: those delegating exactly that length,
 // then shorter (larger) prefixes, closest first, then longer ones,
-// closest first; ties keep the config's order. Without a hint the order
-// is the config's. A client holding a binding keeps it whatever it hints.
+// closest first. A client holding a binding keeps it whatever it hints.
 
 // hintLen returns the prefix length an IA_PD asks for, 0 for none: the
 // first IAPREFIX with a length, whether or not it names a prefix too.
@@ -24,26 +25,47 @@ func hintLen(ia *wire.IA) int {
 	return 0
 }
 
-// pdOrder returns the indexes of subnet sn's pd-pools that the request's
-// classes may draw from, in the order to try them for hint (0: none). The
-// slice is the engine's scratch, valid until the next call.
-func (e *Engine) pdOrder(sn int, hint int) []int {
+// poolOrder returns the indexes of subnet sn's pools of kind k that the
+// request's classes may draw from, in the order to try them: for
+// prefixes by hint (0: none, see above); then, at equal rank, the pools
+// reserved to one of the client's classes before the open ones, so that
+// a class's clients fill their own pools first and the open ones only
+// once those are full; ties keep the config's order. The slice is the
+// engine's scratch, valid until the next call.
+func (e *Engine) poolOrder(sn int, k Kind, hint int) []int {
 	s := &e.subnets[sn]
-	order := e.pdScratch[:0]
-	for pi := range s.pdPools {
-		if e.allowed(s.pdPools[pi].classes) {
-			order = append(order, pi)
-		}
+	order := e.poolScratch[:0]
+	n := len(s.pools)
+	if k == KindPD {
+		n = len(s.pdPools)
 	}
-	if hint > 0 {
+	classes := func(pi int) classMask {
+		if k == KindPD {
+			return s.pdPools[pi].classes
+		}
+		return s.pools[pi].classes
+	}
+	rank := func(pi int) int {
+		r := 0
+		if k == KindPD && hint > 0 {
+			r = 2 * hintRank(s.pdPools[pi].dlen, hint)
+		}
+		if classes(pi) == 0 {
+			r++ // open to everyone: after the class's own
+		}
+		return r
+	}
+	for pi := 0; pi < n; pi++ {
+		if !e.allowed(classes(pi)) {
+			continue
+		}
 		// Insertion sort: a handful of pools, stable, no allocation.
-		for i := 1; i < len(order); i++ {
-			for j := i; j > 0 && hintRank(s.pdPools[order[j]].dlen, hint) < hintRank(s.pdPools[order[j-1]].dlen, hint); j-- {
-				order[j], order[j-1] = order[j-1], order[j]
-			}
+		order = append(order, pi)
+		for j := len(order) - 1; j > 0 && rank(order[j]) < rank(order[j-1]); j-- {
+			order[j], order[j-1] = order[j-1], order[j]
 		}
 	}
-	e.pdScratch = order
+	e.poolScratch = order
 	return order
 }
 
