@@ -420,3 +420,74 @@ func TestUnicast(t *testing.T) {
 		t.Fatalf("unicast SOLICIT answered under UnicastAccept")
 	}
 }
+
+// In a pair, each server applies the classes, options and hints from its
+// own config: the primary (which serves new clients in NORMAL) and, with
+// the primary gone, the secondary in PARTNER-DOWN once the MCLT has passed
+// (RFC 8156 §4.2.2).
+func TestPairClassesOptionsHints(t *testing.T) {
+	withISP := func(s *foSide) {
+		isp := ispConfig()
+		cfg := s.e.Config()
+		c := *cfg
+		c.Classes, c.Options = isp.Classes, isp.Options
+		c.Subnets = isp.Subnets
+		for i := range c.Subnets {
+			c.Subnets[i].Relationship = "pair-a"
+		}
+		e, err := New(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.e = e
+	}
+	p, s := newFoSide(t, true), newFoSide(t, false)
+	withISP(p)
+	withISP(s)
+	for _, x := range []*foSide{p, s} {
+		if err := x.step(Input{Kind: InputTick}); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.step(Input{Kind: InputPeerUp, Rel: 0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pump(t, p, s)
+	if p.state() != StateNormal || s.state() != StateNormal {
+		t.Fatalf("primary %v, secondary %v", p.state(), s.state())
+	}
+	check := func(who string, x *foSide, c int) {
+		t.Helper()
+		m := tMsg{typ: wire.Solicit, client: clientDUID(c), relays: businessRelay(byte(c)), oro: []uint16{100, 101},
+			na: []tIA{{iaid: 1}}, pd: []tIA{{iaid: 1, prefixes: []netip.Prefix{netip.PrefixFrom(netip.IPv6Unspecified(), 48)}}}}
+		r := x.client(m)
+		msg := &r.reply(t).Msg
+		if a := leasedAddr(t, findIA(t, msg, KindNA, 1)); !mustPrefix("2001:db8:2::2000/116").Contains(a) {
+			t.Errorf("%s: business client got %v, want its class's pool", who, a)
+		}
+		if pf := leasedPrefix(t, findIA(t, msg, KindPD, 1)); pf.Bits() != 48 {
+			t.Errorf("%s: /48 hint got %v", who, pf)
+		}
+		opts := theirOptions(t, r.replies[0])
+		if string(opts[100]) != "class" || string(opts[101]) != "business" {
+			t.Errorf("%s: class options %q %q", who, opts[100], opts[101])
+		}
+	}
+	check("primary", p, 10)
+	// The primary dies; the secondary takes over and, past the MCLT,
+	// serves new clients from the whole pool with the same rules.
+	if err := s.step(Input{Kind: InputPeerDown, Rel: 0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.step(Input{Kind: InputAdminPartnerDown, Rel: 0}); err != nil {
+		t.Fatal(err)
+	}
+	s.advance(foMCLT + time.Minute)
+	if err := s.step(Input{Kind: InputTick}); err != nil {
+		t.Fatal(err)
+	}
+	if s.state() != StatePartnerDown {
+		t.Fatalf("secondary %v", s.state())
+	}
+	check("secondary after takeover", s, 11)
+}
