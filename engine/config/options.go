@@ -116,7 +116,7 @@ func (d *decoder) options(v val) engine.Options {
 			return
 		}
 		if len(data) > wire.MaxOptionData {
-			d.failf(x.line, x.key, "encodes to %d octets: an option carries at most %d; list fewer", len(data), wire.MaxOptionData)
+			d.failf(x.keyLine, x.key, "encodes to %d octets: an option carries at most %d; list fewer", len(data), wire.MaxOptionData)
 			return
 		}
 		out = append(out, engine.Option{Code: code, Data: data})
@@ -139,7 +139,7 @@ func (d *decoder) options(v val) engine.Options {
 		if d.err == nil {
 			b, err := wire.NTPServerData(servers)
 			if err != nil {
-				d.failf(x.line, x.key, "encodes to more than %d octets, the most an option carries: list fewer", wire.MaxOptionData)
+				d.failf(x.keyLine, x.key, "encodes to more than %d octets, the most an option carries: list fewer", wire.MaxOptionData)
 			}
 			add(x, wire.OptNTPServer, b)
 		}
@@ -167,7 +167,7 @@ func (d *decoder) options(v val) engine.Options {
 		add(x, wire.OptVendorOpts, d.vendorOpts(x))
 	}
 	seen := map[uint16]string{}
-	for _, it := range d.list(f.get("custom"), "{code, type, value}, like {code: 100, type: string, value: text}") {
+	for _, it := range d.list(f.get("custom"), "{code, type, value}, like {code: 103, type: string, value: \"https://portal.example.net/\"}") {
 		code, data := d.typed(it, func(code uint16, at val) {
 			if n, ok := namedCodes[code]; ok {
 				d.failf(at.line, at.key, "code %d (%s) has a named key: use the named key %s", code, n[0], n[1])
@@ -308,7 +308,7 @@ func (d *decoder) vendorOpts(v val) []byte {
 	}
 	b, err := wire.VendorOptsData(uint32(ent), subs)
 	if err != nil {
-		d.failf(v.line, v.key, "encodes to more than %d octets, the most an option carries: send less", wire.MaxOptionData)
+		d.failf(v.keyLine, v.key, "encodes to more than %d octets, the most an option carries: send less", wire.MaxOptionData)
 	}
 	return b
 }
@@ -358,7 +358,7 @@ func (d *decoder) typed(it val, check func(code uint16, at val)) (uint16, []byte
 	}
 	data := d.typedData(vv, typ)
 	if len(data) > wire.MaxOptionData && d.err == nil {
-		d.failf(vv.line, vv.key, "encodes to %d octets: an option carries at most %d", len(data), wire.MaxOptionData)
+		d.failf(vv.keyLine, vv.key, "encodes to %d octets: an option carries at most %d", len(data), wire.MaxOptionData)
 	}
 	return code, data
 }
