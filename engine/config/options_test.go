@@ -29,7 +29,7 @@ func TestOptionValues(t *testing.T) {
 	exampleNet := []byte("\x07example\x03net\x00")
 	for _, tc := range []struct {
 		name, in string
-		want engine.Options
+		want     engine.Options
 	}{
 		{"dns-servers", `dns-servers: ["2001:db8::53", "2001:db8::54"]`,
 			engine.Options{{Code: 23, Data: addrs("2001:db8::53", "2001:db8::54")}}},
