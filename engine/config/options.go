@@ -313,14 +313,18 @@ func (d *decoder) vendorOpts(v val) []byte {
 	return b
 }
 
-// number reads a whole number from 0 to hi (decimal, or 0x hex); want
-// describes it for the error.
+// number reads a whole number from 0 to hi, decimal or hex after 0x (a
+// leading 0 is not octal); want describes it for the error.
 func (d *decoder) number(v val, hi uint64, want string) uint64 {
 	txt := d.scalar(v, want)
 	if !v.set() || d.err != nil {
 		return 0
 	}
-	n, err := strconv.ParseUint(txt, 0, 64)
+	digits, base := txt, 10
+	if len(txt) > 2 && (txt[:2] == "0x" || txt[:2] == "0X") {
+		digits, base = txt[2:], 16
+	}
+	n, err := strconv.ParseUint(digits, base, 64)
 	if err != nil || n > hi {
 		d.failf(v.line, v.key, "invalid value %q: want %s, from 0 to %d", txt, want, hi)
 		return 0

@@ -62,7 +62,7 @@ func TestOptionValues(t *testing.T) {
   - {code: 203, type: string, value: "https://portal.example.net/"}
   - {code: 204, type: ipv6, value: "2001:db8::1"}
   - {code: 205, type: ipv6-list, value: ["2001:db8::1", "ff02::1"]}
-  - {code: 206, type: u8, value: 255}
+  - {code: 206, type: u8, value: 010}
   - {code: 207, type: u16, value: 0x1234}
   - {code: 208, type: u32, value: 4294967295}
   - {code: 21, type: fqdn, value: example.net}
@@ -75,7 +75,7 @@ func TestOptionValues(t *testing.T) {
 				{Code: 203, Data: []byte("https://portal.example.net/")},
 				{Code: 204, Data: addrs("2001:db8::1")},
 				{Code: 205, Data: addrs("2001:db8::1", "ff02::1")},
-				{Code: 206, Data: []byte{255}},
+				{Code: 206, Data: []byte{10}}, // not octal
 				{Code: 207, Data: []byte{0x12, 0x34}},
 				{Code: 208, Data: []byte{0xff, 0xff, 0xff, 0xff}},
 				{Code: 21, Data: exampleNet},
@@ -361,6 +361,8 @@ func TestOptionErrors(t *testing.T) {
 			`t.yaml:5: options.custom[0].value[1]: invalid IPv6 address "x": want an IPv6 address, like 2001:db8::1`},
 		{"u8 big", head + "options:\n  custom: [{code: 200, type: u8, value: 256}]\n",
 			`t.yaml:5: options.custom[0].value: invalid value "256": want a whole number, from 0 to 255`},
+		{"u16 underscore", head + "options:\n  custom: [{code: 200, type: u16, value: 1_000}]\n",
+			`t.yaml:5: options.custom[0].value: invalid value "1_000": want a whole number, from 0 to 65535`},
 		{"u32 negative", head + "options:\n  custom: [{code: 200, type: u32, value: -1}]\n",
 			`t.yaml:5: options.custom[0].value: invalid value "-1": want a whole number, from 0 to 4294967295`},
 		{"fqdn bad", head + "options:\n  custom: [{code: 200, type: fqdn, value: \"a b\"}]\n",
