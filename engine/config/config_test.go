@@ -53,6 +53,14 @@ func mustAddr(s string) netip.Addr         { return netip.MustParseAddr(s) }
 func mustPrefix(s string) netip.Prefix     { return netip.MustParsePrefix(s) }
 func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
 
+func hexb(s string) []byte {
+	b, err := parseHex(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 // TestContractExample checks every value of the CONTRACT example lands in
 // the typed structs, defaults filled.
 func TestContractExample(t *testing.T) {
@@ -125,17 +133,69 @@ func TestExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("Example() differs from the CONTRACT example:\ngot  %+v\nwant %+v", got, want)
+	// The CONTRACT example's settings, and the ISP service's on top: options
+	// at several levels, two classes, class-restricted pools and a
+	// reservation by remote-id.
+	a := func(s ...string) []byte {
+		var b []byte
+		for _, x := range s {
+			b = append(b, mustAddr(x).AsSlice()...)
+		}
+		return b
 	}
+	biz, res := hexb("00:00:0d:e9:62:69:7a:2d"), hexb("00:00:0d:e9:72:65:73:2d")
+	w := &want.Engine
+	w.Options = engine.Options{
+		{Code: 23, Data: a("2001:db8::53", "2001:db8::54")},
+		{Code: 24, Data: []byte("\x07example\x03net\x00")},
+		{Code: 56, Data: append(append([]byte{0, 1, 0, 16}, a("2001:db8::123")...), "\x00\x03\x00\x11\x03ntp\x07example\x03net\x00"...)},
+		{Code: 82, Data: []byte{0, 0, 0x0e, 0x10}},
+		{Code: 32, Data: []byte{0, 1, 0x51, 0x80}},
+	}
+	w.Classes = []engine.Class{
+		{Name: "business", Match: engine.Match{RemoteID: biz},
+			Options: engine.Options{{Code: 23, Data: a("2001:db8::1:53")}, {Code: 82, Data: []byte{0, 0, 2, 0x58}}}},
+		{Name: "residential", Match: engine.Match{RemoteID: res},
+			Options: engine.Options{{Code: 64, Data: []byte("\x04aftr\x07example\x03net\x00")}}},
+	}
+	s := &w.Subnets[0]
+	s.Options = engine.Options{{Code: 24, Data: []byte("\x06access\x07example\x03net\x00\x07example\x03net\x00")}}
+	s.Pools = []engine.Pool{
+		{Start: mustAddr("2001:db8:1::1000"), End: mustAddr("2001:db8:1::7fff")},
+		{Start: mustAddr("2001:db8:1::8000"), End: mustAddr("2001:db8:1::ffff"), Classes: []string{"business"}},
+	}
+	s.PDPools = []engine.PDPool{
+		{Prefix: mustPrefix("2001:db8:100::/40"), DelegatedLen: 56, Classes: []string{"residential"}},
+		{Prefix: mustPrefix("2001:db8:1000::/36"), DelegatedLen: 48, Classes: []string{"business"},
+			Options: engine.Options{{Code: 23, Data: a("2001:db8::2:53")}}},
+	}
+	s.Reservations = append(s.Reservations, engine.Reservation{
+		RemoteID: hexb("00:00:0d:e9:62:69:7a:2d:34:32"), Prefix: mustPrefix("2001:db8:300::/48"),
+		Options: engine.Options{{Code: 56, Data: []byte("\x00\x03\x00\x1c\x03ntp\x0acustomer42\x07example\x03com\x00")}},
+	})
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Example():\ngot  %+v\nwant %+v", got, want)
+	}
+
 	// The commented-out options in the example must be valid too.
-	uncommented := strings.NewReplacer("# options:", "options:", "#   dns", "  dns", "#   domain", "  domain").Replace(Example())
-	f, err := Parse("example.yaml", []byte(uncommented))
+	var un strings.Builder
+	n := 0
+	for _, line := range strings.SplitAfter(Example(), "\n") {
+		for _, k := range []string{"sntp-servers:", "inf-max-rt:", "vendor-opts:", "  enterprise:", "  sub-options:", "custom:", "  - {code:"} {
+			if strings.HasPrefix(line, "  # "+k) || strings.HasPrefix(line, "  #   "+strings.TrimPrefix(k, "  ")) {
+				line = "  " + line[4:]
+				n++
+				break
+			}
+		}
+		un.WriteString(line)
+	}
+	f, err := Parse("example.yaml", []byte(un.String()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(f.Engine.DNSServers) != 1 || len(f.Engine.DomainSearch) != 1 {
-		t.Errorf("options not uncommented: %v %v", f.Engine.DNSServers, f.Engine.DomainSearch)
+	if n != 8 || len(f.Engine.Options) != 10 {
+		t.Errorf("%d lines uncommented, options %+v", n, f.Engine.Options)
 	}
 
 	// So must the m-to-1 secondary's subnets and relationships, in place of
@@ -247,9 +307,12 @@ relationships:
 	if e.Valid != 400*24*time.Hour || e.Preferred != 36*time.Hour || e.T1 != 18*time.Hour || e.Preference != -1 || e.RapidCommit {
 		t.Errorf("engine: %+v", e)
 	}
-	if !reflect.DeepEqual(e.DNSServers, []netip.Addr{mustAddr("2001:db8::53"), mustAddr("2001:db8::54")}) ||
-		!reflect.DeepEqual(e.DomainSearch, []string{"example.com", "corp.example.com."}) {
-		t.Errorf("options: %v %v", e.DNSServers, e.DomainSearch)
+	wantOpts := engine.Options{
+		{Code: 23, Data: append(mustAddr("2001:db8::53").AsSlice(), mustAddr("2001:db8::54").AsSlice()...)},
+		{Code: 24, Data: []byte("\x07example\x03com\x00\x04corp\x07example\x03com\x00")},
+	}
+	if !reflect.DeepEqual(e.Options, wantOpts) {
+		t.Errorf("options: %v", e.Options)
 	}
 	wantPools := []engine.Pool{
 		{Start: mustAddr("2001:db8:1::"), End: mustAddr("2001:db8:1::ffff")},
@@ -287,22 +350,22 @@ func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct{ name, in, want string }{
 		// The file as a whole.
 		{"yaml syntax", "server: [\n", `t.yaml:1: YAML: did not find expected node content`},
-		{"top level list", "- a\n", `t.yaml:1: want a mapping with keys server, lifetimes, options, subnets, relationships at the top level, got a list`},
+		{"top level list", "- a\n", `t.yaml:1: want a mapping with keys server, lifetimes, options, classes, subnets, relationships at the top level, got a list`},
 		{"empty file", "", `t.yaml:1: server.data-dir: required: the directory that holds the journal and the server identity, like /var/lib/tandem`},
 		{"two documents", head + "---\nserver: {}\n", `t.yaml:4: a second YAML document; a config is one document (remove the extra ---)`},
 		{"alias", head + "lifetimes: &l {valid: 1h}\noptions: *l\n", `t.yaml:5: options: YAML aliases are not supported; write the value out`},
 		{"complex key", head + "? [a]\n: b\n", `t.yaml:4: keys must be plain names, got a list`},
 
 		// Keys.
-		{"unknown top key", "sever:\n  data-dir: /d\n", `t.yaml:1: sever: unknown key; valid keys here: server, lifetimes, options, subnets, relationships`},
+		{"unknown top key", "sever:\n  data-dir: /d\n", `t.yaml:1: sever: unknown key; valid keys here: server, lifetimes, options, classes, subnets, relationships`},
 		{"bad retention", head + "  journal-retention: forever\n", `t.yaml:4: server.journal-retention: invalid duration "forever": want a number and a unit, like 90s, 30m, 12h or 400d`},
-		{"unknown server key", head + "  dta-dir: /x\n", `t.yaml:4: server.dta-dir: unknown key; valid keys here: data-dir, duid, interfaces, listen, control, control-allow-remote, preference, rapid-commit, journal-retention`},
+		{"unknown server key", head + "  dta-dir: /x\n", `t.yaml:4: server.dta-dir: unknown key; valid keys here: data-dir, duid, interfaces, listen, control, control-allow-remote, preference, rapid-commit, unicast, journal-retention`},
 		{"unknown pd-pool key", head + "subnets:\n  - prefix: 2001:db8::/64\n    pd-pools:\n      - {prefix: 2001:db8:100::/40, length: 56}\n",
-			`t.yaml:7: subnets[0].pd-pools[0].length: unknown key; valid keys here: prefix, delegated-length`},
+			`t.yaml:7: subnets[0].pd-pools[0].length: unknown key; valid keys here: prefix, delegated-length, classes, options`},
 		{"unknown tls key", head + "relationships:\n  - {name: a, role: primary, peer: \"[2001:db8::2]:647\", tls: {crt: x}}\n",
 			`t.yaml:5: relationships[0].tls.crt: unknown key; valid keys here: cert, key, ca`},
 		{"duplicate key", head + "  data-dir: /e\n", `t.yaml:4: server.data-dir: duplicate key; first set on line 2`},
-		{"not a mapping", "server: /d\n", `t.yaml:1: server: want a mapping with keys data-dir, duid, interfaces, listen, control, control-allow-remote, preference, rapid-commit, journal-retention, got "/d"`},
+		{"not a mapping", "server: /d\n", `t.yaml:1: server: want a mapping with keys data-dir, duid, interfaces, listen, control, control-allow-remote, preference, rapid-commit, unicast, journal-retention, got "/d"`},
 		{"not a list", head + "  interfaces: eth0\n", `t.yaml:4: server.interfaces: want a list, got "eth0"`},
 		{"not a scalar", "server:\n  data-dir: [a]\n", `t.yaml:2: server.data-dir: want a string, got a list`},
 
@@ -397,7 +460,7 @@ func TestParseErrors(t *testing.T) {
 		{"reservation empty", head + "subnets:\n  - prefix: 2001:db8:1::/64\n    reservations:\n      - {duid: \"00:01:00:01:aa:bb\"}\n",
 			`t.yaml:7: subnets[0].reservations[0]: reserves nothing: want address and/or prefix`},
 		{"reservation no duid", head + "subnets:\n  - prefix: 2001:db8:1::/64\n    reservations:\n      - address: 2001:db8:1::10\n",
-			`t.yaml:7: subnets[0].reservations[0].duid: required: the client's DUID, like 00:01:00:01:aa:bb:cc:dd:ee:ff`},
+			`t.yaml:7: subnets[0].reservations[0]: names no client: want one of duid (the client's DUID, like 00:01:00:01:aa:bb:cc:dd:ee:ff), remote-id, interface-id or subscriber-id (colon-separated hex octets, matched exactly against the innermost relay's option)`},
 		{"reservation duid twice", head + "subnets:\n  - prefix: 2001:db8:1::/64\n    reservations:\n      - {duid: \"00:01:00:01:aa:bb\", address: 2001:db8:1::10}\n      - {duid: \"00:01:00:01:AA:BB\", prefix: \"2001:db8:200::/56\"}\n",
 			`t.yaml:8: subnets[0].reservations[1].duid: DUID 00:01:00:01:AA:BB already has a reservation in this subnet (subnets[0].reservations[0]): put the address and prefix in one reservation`},
 		{"reservations overlap", head + "subnets:\n  - prefix: 2001:db8:1::/64\n    reservations:\n      - {duid: \"00:01:00:01:aa:bb\", address: 2001:db8:1::10}\n  - prefix: 2001:db8:2::/64\n    reservations:\n      - {duid: \"00:01:00:01:aa:bb\", prefix: \"2001:db8:1::/64\"}\n",

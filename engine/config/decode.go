@@ -27,6 +27,7 @@ type decoder struct {
 	interfaces []string // server.interfaces, for subnets[].interface
 	relNames   []string // relationships[].name in file order
 	relAt      []val    // relationships[].name settings, for errors about them
+	classNames []string // classes[].name in file order, for pools[].classes
 	pools      []span   // address pools and pd-pools, which must not overlap
 	subnetSpan []span   // subnet prefixes, which must not overlap
 	reserved   []span   // reserved addresses and prefixes, which must not overlap

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -10,7 +11,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tandemdhcp/tandem/engine"
-	"github.com/tandemdhcp/tandem/netio/wire"
 )
 
 // The schema: one decoder per section, in CONTRACT.md's order. Sections are
@@ -19,13 +19,13 @@ import (
 
 // Valid keys per mapping, in the order error messages list them.
 var (
-	topKeys          = []string{"server", "lifetimes", "options", "subnets", "relationships"}
-	serverKeys       = []string{"data-dir", "duid", "interfaces", "listen", "control", "control-allow-remote", "preference", "rapid-commit", "journal-retention"}
+	topKeys          = []string{"server", "lifetimes", "options", "classes", "subnets", "relationships"}
+	serverKeys       = []string{"data-dir", "duid", "interfaces", "listen", "control", "control-allow-remote", "preference", "rapid-commit", "unicast", "journal-retention"}
 	lifetimeKeys     = []string{"preferred", "valid", "t1", "t2"}
-	optionKeys       = []string{"dns-servers", "domain-search"}
-	subnetKeys       = []string{"prefix", "interface", "relationship", "pools", "pd-pools", "reservations"}
-	pdPoolKeys       = []string{"prefix", "delegated-length"}
-	reservationKeys  = []string{"duid", "address", "prefix"}
+	subnetKeys       = []string{"prefix", "interface", "relationship", "options", "pools", "pd-pools", "reservations"}
+	poolKeys         = []string{"range", "classes", "options"}
+	pdPoolKeys       = []string{"prefix", "delegated-length", "classes", "options"}
+	reservationKeys  = []string{"duid", "remote-id", "interface-id", "subscriber-id", "address", "prefix", "options"}
 	relationshipKeys = []string{"name", "role", "peer", "listen", "mclt", "keepalive", "max-unacked-bndupd", "auto-partner-down", "pd-secondary-share", "tls"}
 	tlsKeys          = []string{"cert", "key", "ca"}
 )
@@ -55,7 +55,8 @@ func (d *decoder) top(root *yaml.Node) *File {
 	f := &File{}
 	f.Server = d.server(top.get("server"), &f.Engine)
 	d.lifetimes(top.get("lifetimes"), &f.Engine)
-	d.options(top.get("options"), &f.Engine)
+	f.Engine.Options = d.options(top.get("options"))
+	f.Engine.Classes = d.classes(top.get("classes"))
 	f.Relationships = d.relationships(top.get("relationships"))
 	for _, r := range f.Relationships {
 		f.Engine.Relationships = append(f.Engine.Relationships, engine.RelationshipConfig{
@@ -159,6 +160,20 @@ func (d *decoder) server(v val, e *engine.Config) Server {
 		e.Preference = d.integer(pv, 0, 255)
 	}
 	e.RapidCommit = d.boolean(f.get("rapid-commit"))
+	if uv := f.get("unicast"); uv.set() {
+		switch txt := d.str(uv); txt {
+		case "use-multicast":
+			e.Unicast = engine.UnicastUseMulticast
+		case "accept":
+			e.Unicast = engine.UnicastAccept
+		default:
+			if d.err == nil {
+				d.failf(uv.line, uv.key, "invalid value %q: want use-multicast (the default: answer a REQUEST, RENEW, RELEASE or DECLINE "+
+					"a client unicasts with UseMulticast, as RFC 8415 §18.3 asks) or accept (process it like a multicast one, "+
+					"for clients such as udhcpc6 that unicast unasked and never fall back)", txt)
+			}
+		}
+	}
 	return s
 }
 
@@ -207,36 +222,6 @@ func shown(v val, x time.Duration) string {
 		return v.n.Value
 	}
 	return fmtDur(x) + " (default)"
-}
-
-func (d *decoder) options(v val, e *engine.Config) {
-	f := d.mapping(v, optionKeys...)
-	var dns []netip.Addr
-	for _, it := range d.seq(f.get("dns-servers")) {
-		txt := d.str(it)
-		a, err := parseIPv6(txt)
-		switch {
-		case err != nil:
-			d.failf(it.line, it.key, "%v", err)
-		case a.IsUnspecified() || a.IsMulticast():
-			d.failf(it.line, it.key, "%q is not a unicast address: want a DNS server's IPv6 address, like 2001:db8::53", txt)
-		}
-		dns = append(dns, a)
-	}
-	if len(dns) > 0 {
-		e.Options = append(e.Options, engine.Option{Code: wire.OptDNSServers, Data: wire.AddrListData(dns)})
-	}
-	var names []string
-	for _, it := range d.seq(f.get("domain-search")) {
-		txt := d.str(it)
-		if !validDomain(txt) {
-			d.failf(it.line, it.key, "invalid domain name %q: want dot-separated labels of letters, digits, '-' or '_' (1-63 characters each, 253 in all), like example.com", txt)
-		}
-		names = append(names, txt)
-	}
-	if data, err := wire.DomainListData(names); err == nil && len(names) > 0 {
-		e.Options = append(e.Options, engine.Option{Code: wire.OptDomainList, Data: data})
-	}
 }
 
 func (d *decoder) relationships(v val) []Relationship {
@@ -448,34 +433,56 @@ func (d *decoder) subnets(v val) []engine.SubnetConfig {
 				s.Relationship, listOr(d.relNames, "none defined"))
 		}
 
+		s.Options = d.options(f.get("options"))
 		for _, pi := range d.seq(f.get("pools")) {
-			txt := d.str(pi)
-			r, err := parsePool(txt)
-			switch {
-			case d.err != nil:
-			case err != nil:
-				d.failf(pi.line, pi.key, "%v", err)
-			case !s.Prefix.Contains(r.Start) || !s.Prefix.Contains(r.End):
-				d.failf(pi.line, pi.key, "pool %s is outside subnet %s: want addresses inside the subnet's prefix", txt, s.Prefix)
-			case hi64(r.Start) != hi64(r.End):
-				d.failf(pi.line, pi.key, "pool %s spans more than one /64: want a range within one /64 (use one pool per /64)", txt)
-			}
-			s.Pools = append(s.Pools, r)
-			if d.err == nil {
-				d.pools = append(d.pools, span{lo: r.Start, hi: r.End, key: pi.key, line: pi.line, desc: txt})
-			}
+			s.Pools = append(s.Pools, d.pool(pi, s.Prefix))
 		}
 
 		for _, pi := range d.seq(f.get("pd-pools")) {
 			s.PDPools = append(s.PDPools, d.pdPool(pi))
 		}
-		duids := map[string]string{} // DUID bytes → key of the reservation with it
+		clients := map[string]string{} // reservation key (kind, bytes) → key of the reservation with it
 		for _, ri := range d.seq(f.get("reservations")) {
-			s.Reservations = append(s.Reservations, d.reservation(ri, s.Prefix, duids))
+			s.Reservations = append(s.Reservations, d.reservation(ri, s.Prefix, clients))
 		}
 		out = append(out, s)
 	}
 	return out
+}
+
+// pool decodes one subnets[].pools item of the subnet with prefix subnet:
+// "START-END" or a prefix, or a mapping {range, classes, options}.
+func (d *decoder) pool(pi val, subnet netip.Prefix) engine.Pool {
+	rv := pi
+	var classes []string
+	var opts engine.Options
+	if pi.n != nil && pi.n.Kind == yaml.MappingNode {
+		pf := d.mapping(pi, poolKeys...)
+		rv = pf.get("range")
+		if !rv.set() {
+			d.failf(rv.keyLine, rv.key, "required: the pool's addresses, START-END, like 2001:db8:1::1000-2001:db8:1::ffff, or a prefix, like 2001:db8:1::/112")
+		}
+		classes = d.classRefs(pf.get("classes"))
+		opts = d.options(pf.get("options"))
+	}
+	txt := d.scalar(rv, "START-END, like 2001:db8:1::1000-2001:db8:1::ffff, a prefix, or a mapping with keys "+strings.Join(poolKeys, ", "))
+	if d.err != nil {
+		return engine.Pool{}
+	}
+	r, err := parsePool(txt)
+	switch {
+	case err != nil:
+		d.failf(rv.line, rv.key, "%v", err)
+	case !subnet.Contains(r.Start) || !subnet.Contains(r.End):
+		d.failf(rv.line, rv.key, "pool %s is outside subnet %s: want addresses inside the subnet's prefix", txt, subnet)
+	case hi64(r.Start) != hi64(r.End):
+		d.failf(rv.line, rv.key, "pool %s spans more than one /64: want a range within one /64 (use one pool per /64)", txt)
+	}
+	if d.err == nil {
+		d.pools = append(d.pools, span{lo: r.Start, hi: r.End, key: rv.key, line: rv.line, desc: txt})
+	}
+	r.Classes, r.Options = classes, opts
+	return r
 }
 
 // pdPool decodes one subnets[].pd-pools item.
@@ -516,26 +523,77 @@ func (d *decoder) pdPool(pi val) engine.PDPool {
 	if d.err == nil {
 		d.pools = append(d.pools, span{lo: pp.Prefix.Addr(), hi: lastAddr(pp.Prefix), key: ppv.key, line: ppv.line, desc: ptxt, pd: true})
 	}
+	pp.Classes = d.classRefs(pf.get("classes"))
+	pp.Options = d.options(pf.get("options"))
 	return pp
 }
 
+// reservationIDs are the keys that name a reservation's client, and how
+// each is written.
+var reservationIDs = []struct{ key, what string }{
+	{"duid", "the client's DUID, like 00:01:00:01:aa:bb:cc:dd:ee:ff"},
+	{"remote-id", "the relay's REMOTE_ID data, 4-octet enterprise number first, like 00:00:0d:e9:41:42"},
+	{"interface-id", "the relay's INTERFACE_ID data, like 65:74:68:30:2e:31:30:30"},
+	{"subscriber-id", "the relay's SUBSCRIBER_ID data, like 73:75:62:2d:31:30:34:32"},
+}
+
 // reservation decodes one subnets[].reservations item of the subnet with
-// prefix subnet; duids holds the DUIDs reserved so far in that subnet.
-func (d *decoder) reservation(ri val, subnet netip.Prefix, duids map[string]string) engine.Reservation {
+// prefix subnet; clients holds the client keys reserved so far in that
+// subnet.
+func (d *decoder) reservation(ri val, subnet netip.Prefix, clients map[string]string) engine.Reservation {
 	rf := d.mapping(ri, reservationKeys...)
 	var res engine.Reservation
-	dv := rf.get("duid")
-	if dtxt := d.str(dv); dtxt == "" {
-		d.failf(dv.keyLine, dv.key, "required: the client's DUID, like 00:01:00:01:aa:bb:cc:dd:ee:ff")
-	} else if d.err == nil {
-		b, err := parseDUID(dtxt)
-		if err != nil {
-			d.failf(dv.line, dv.key, "%v", err)
-		} else if prev, dup := duids[string(b)]; dup {
-			d.failf(dv.line, dv.key, "DUID %s already has a reservation in this subnet (%s): put the address and prefix in one reservation", dtxt, prev)
+	var named val // the key that names the client
+	for _, id := range reservationIDs {
+		iv := rf.get(id.key)
+		if !iv.set() || d.err != nil {
+			continue
 		}
-		duids[string(b)] = rf.key
-		res.DUID = b
+		if named.set() {
+			d.failf(iv.keyLine, iv.key, "%s names the client already: a reservation is keyed by exactly one of duid, remote-id, interface-id or subscriber-id", named.key)
+			break
+		}
+		named = iv
+		txt := d.str(iv)
+		if d.err != nil {
+			break
+		}
+		var b []byte
+		var err error
+		if id.key == "duid" {
+			b, err = parseDUID(txt)
+		} else if b, err = parseHex(txt); err != nil || len(b) == 0 {
+			err = fmt.Errorf("invalid %s %q: want colon-separated hex octets, %s", id.key, txt, id.what)
+		} else if id.key == "remote-id" && len(b) < 5 {
+			err = fmt.Errorf("remote-id of %d octets: want the 4-octet enterprise number and at least one octet of remote-id, like 00:00:0d:e9:41:42", len(b))
+		}
+		if err != nil {
+			d.failf(iv.line, iv.key, "%v", err)
+			break
+		}
+		k := id.key + "\x00" + string(b)
+		if prev, dup := clients[k]; dup {
+			what := id.key
+			if what == "duid" {
+				what = "DUID"
+			}
+			d.failf(iv.line, iv.key, "%s %s already has a reservation in this subnet (%s): put the address and prefix in one reservation", what, txt, prev)
+			break
+		}
+		clients[k] = rf.key
+		switch id.key {
+		case "duid":
+			res.DUID = b
+		case "remote-id":
+			res.RemoteID = b
+		case "interface-id":
+			res.InterfaceID = b
+		case "subscriber-id":
+			res.SubscriberID = b
+		}
+	}
+	if !named.set() && d.err == nil {
+		d.failf(ri.line, ri.key, "names no client: want one of duid (%s), remote-id, interface-id or subscriber-id (colon-separated hex octets, matched exactly against the innermost relay's option)", reservationIDs[0].what)
 	}
 	av, xv := rf.get("address"), rf.get("prefix")
 	if !av.set() && !xv.set() && d.err == nil {
@@ -564,6 +622,7 @@ func (d *decoder) reservation(ri val, subnet netip.Prefix, duids map[string]stri
 			d.reserved = append(d.reserved, span{lo: p.Addr(), hi: lastAddr(p), key: xv.key, line: xv.line, desc: ptxt})
 		}
 	}
+	res.Options = d.options(rf.get("options"))
 	return res
 }
 
