@@ -476,7 +476,10 @@ func renumberedPrefix(l *Lease, renumbered bool) netip.Prefix {
 // says why.
 func (e *Engine) renumber(l *Lease) {
 	nb := l.Binding
-	nb.Status, nb.StartOfState, nb.Expires = StatusExpired, e.now, e.now
+	// The client's RENEW or REBIND is a transaction with it (CLTT), which
+	// is also what lets the partner accept the EXPIRED over its ACTIVE
+	// record (RFC 8156 §7.5.4, time(2)).
+	nb.Status, nb.StartOfState, nb.CLTT, nb.Expires = StatusExpired, e.now, e.now, e.now
 	e.emit(Event{Kind: EventLease, Time: e.now, Why: CauseRenumber, Binding: nb})
 }
 

@@ -79,6 +79,15 @@ func (e *Engine) bndUpd(in *Input) error {
 		sn := e.subnetOf(u.Kind, u.Prefix)
 		u.Configured = sn >= 0 && e.subnets[sn].rel == in.Rel && e.subnets[sn].inPools(u.Kind, u.Prefix) &&
 			(l == nil || l.Prefix == u.Prefix)
+		// A resource no longer in any pool (its pool was removed from the
+		// config: renumbering) is still ours to hear the end of: an
+		// update that ends a lease we hold a record of is judged as
+		// usual, so the record does not stay ACTIVE here. Only a new
+		// ACTIVE lease of it is a configuration conflict.
+		if !u.Configured && l != nil && l.Prefix == u.Prefix && u.Status != StatusActive &&
+			(sn < 0 || e.subnets[sn].rel == in.Rel) {
+			u.Configured = true
+		}
 	}
 	var local *LocalLease
 	if l != nil && u.Configured {

@@ -491,3 +491,73 @@ func TestPairClassesOptionsHints(t *testing.T) {
 	}
 	check("secondary after takeover", s, 11)
 }
+
+// Renumbering in a pair: the primary ends the old binding and leases a new
+// one; the secondary, whose config lost the same pool, accepts both
+// updates — the EXPIRED of a resource outside its pools included, since a
+// server must be able to learn that a lease it holds has ended (refusing
+// it with ConfigurationConflict would leave the record ACTIVE there).
+func TestPairRenumber(t *testing.T) {
+	p, s := newPair(t)
+	p.client(p.msgFor(wire.Solicit, 1, true, false)).reply(t)
+	deliver(t, p, s, p.client(p.msgFor(wire.Request, 1, true, false)).events)
+	old := p.heldNA(1, 1)[0]
+	if b, _ := s.e.Lookup(netip.PrefixFrom(old, 128)); b.Status != StatusActive {
+		t.Fatalf("secondary did not learn the lease: %s", formatBinding(&b))
+	}
+	// Both restart with the pool replaced.
+	restart := func(x *foSide) {
+		cfg := *x.e.Config()
+		cfg.Subnets = renumberConfig().Subnets
+		for i := range cfg.Subnets {
+			cfg.Subnets[i].Relationship = "pair-a"
+		}
+		e, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range x.events {
+			if ev.Kind == EventEndpoint {
+				e.Apply(ev)
+			}
+		}
+		x.e.ForEach(func(b *Binding) bool {
+			e.Apply(Event{Kind: EventLease, Time: x.now.Unix(), Why: CauseRequest, Binding: *b})
+			return true
+		})
+		x.e, x.events, x.msgs = e, nil, nil
+		if err := x.step(Input{Kind: InputTick}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restart(p)
+	restart(s)
+	for _, x := range []*foSide{p, s} {
+		if err := x.step(Input{Kind: InputPeerUp, Rel: 0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pump(t, p, s)
+	if p.state() != StateNormal || s.state() != StateNormal {
+		t.Fatalf("after restart: primary %v, secondary %v", p.state(), s.state())
+	}
+	p.advance(10 * time.Minute)
+	s.advance(10 * time.Minute)
+	r := p.client(p.msgFor(wire.Renew, 1, true, false))
+	ia := findIA(t, &r.reply(t).Msg, KindNA, 1)
+	if ia.NumAddrs != 2 || !mustPrefix("2001:db8:1::8000/116").Contains(leasedAddr(t, ia)) {
+		t.Fatalf("primary's renumbering REPLY: %+v", ia)
+	}
+	reps := deliver(t, p, s, r.events)
+	if len(reps) != 2 {
+		t.Fatalf("%d updates delivered, want the EXPIRED and the new ACTIVE: %s", len(reps), formatEvents(r.events))
+	}
+	for _, rep := range reps {
+		if !rep.Accepted {
+			t.Errorf("secondary refused %v (status %d)", rep.Prefix, rep.StatusCode)
+		}
+	}
+	if b, _ := s.e.Lookup(netip.PrefixFrom(old, 128)); b.Status == StatusActive {
+		t.Fatalf("secondary still holds the renumbered address: %s", formatBinding(&b))
+	}
+}
