@@ -457,21 +457,7 @@ func (d *decoder) classes(v val) []engine.Class {
 		}
 		f := d.mapping(it, classKeys...)
 		var c engine.Class
-		nv := f.get("name")
-		c.Name = d.str(nv)
-		switch {
-		case d.err != nil:
-		case c.Name == "":
-			d.failf(nv.keyLine, nv.key, "required: a name for the class, used by pools[].classes and pd-pools[].classes")
-		case !validName(c.Name):
-			d.failf(nv.line, nv.key, "invalid name %q: want 1-64 letters, digits, '.', '_' or '-'", c.Name)
-		default:
-			for j, prev := range d.classNames {
-				if prev == c.Name {
-					d.failf(nv.line, nv.key, "duplicate name %q: classes[%d] has it already; names must be unique", c.Name, j)
-				}
-			}
-		}
+		c.Name = d.uniqueName(f.get("name"), "classes", "class", d.classNames, "pools[].classes and pd-pools[].classes")
 		d.classNames = append(d.classNames, c.Name)
 		c.Match = d.match(f.get("match"))
 		c.Options = d.options(f.get("options"))

@@ -237,19 +237,7 @@ func (d *decoder) relationships(v val) []Relationship {
 		}
 
 		nv := f.get("name")
-		r.Name = d.str(nv)
-		switch {
-		case r.Name == "":
-			d.failf(nv.keyLine, nv.key, "required: a name for the relationship, used by subnets[].relationship and `tandem ctl`")
-		case !validName(r.Name):
-			d.failf(nv.line, nv.key, "invalid name %q: want 1-64 letters, digits, '.', '_' or '-'", r.Name)
-		default:
-			for j, prev := range d.relNames {
-				if prev == r.Name {
-					d.failf(nv.line, nv.key, "duplicate name %q: relationships[%d] has it already; names must be unique", r.Name, j)
-				}
-			}
-		}
+		r.Name = d.uniqueName(nv, "relationships", "relationship", d.relNames, "subnets[].relationship and `tandem ctl`")
 		d.relNames = append(d.relNames, r.Name)
 
 		rv := f.get("role")
@@ -327,6 +315,27 @@ func (d *decoder) relationships(v val) []Relationship {
 		d.sharedListeners(out, at)
 	}
 	return out
+}
+
+// uniqueName decodes the name of an entry (a what) of list (relationships,
+// classes): required, valid, and not in prev, the names before it; usedBy
+// says what refers to it.
+func (d *decoder) uniqueName(nv val, list, what string, prev []string, usedBy string) string {
+	name := d.str(nv)
+	switch {
+	case d.err != nil:
+	case name == "":
+		d.failf(nv.keyLine, nv.key, "required: a name for the %s, used by %s", what, usedBy)
+	case !validName(name):
+		d.failf(nv.line, nv.key, "invalid name %q: want 1-64 letters, digits, '.', '_' or '-'", name)
+	default:
+		for j, p := range prev {
+			if p == name {
+				d.failf(nv.line, nv.key, "duplicate name %q: %s[%d] has it already; names must be unique", name, list, j)
+			}
+		}
+	}
+	return name
 }
 
 // relationshipsUsed checks that every relationship serves a subnet: one

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"encoding/hex"
 	"fmt"
 	"math"
 	"net"
@@ -106,17 +105,9 @@ const (
 
 // parseDUID reads colon-separated hex octets ("00:01:00:01:aa:bb").
 func parseDUID(s string) ([]byte, error) {
-	parts := strings.Split(s, ":")
-	b := make([]byte, 0, len(parts))
-	for _, p := range parts {
-		if len(p) != 2 {
-			return nil, fmt.Errorf("invalid DUID %q: want colon-separated hex octets, like 00:01:00:01:aa:bb:cc:dd:ee:ff", s)
-		}
-		x, err := hex.DecodeString(p)
-		if err != nil {
-			return nil, fmt.Errorf("invalid DUID %q: want colon-separated hex octets, like 00:01:00:01:aa:bb:cc:dd:ee:ff", s)
-		}
-		b = append(b, x[0])
+	b, err := parseHex(s)
+	if err != nil || !strings.Contains(s, ":") {
+		return nil, fmt.Errorf("invalid DUID %q: want colon-separated hex octets, like 00:01:00:01:aa:bb:cc:dd:ee:ff", s)
 	}
 	if len(b) < minDUID || len(b) > maxDUID {
 		return nil, fmt.Errorf("DUID of %d octets: want %d-%d (a 2-octet type and 1-128 octets of identifier)", len(b), minDUID, maxDUID)
