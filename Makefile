@@ -15,8 +15,9 @@
 #                make test runs (about 2 minutes with compiling)
 #
 # The end-to-end tests (cmd/tandem/e2e_test.go) need root: they create network
-# namespaces and run ISC dhclient and Kea's perfdhcp against the binary. As
-# another user they skip (with CI=true they fail instead).
+# namespaces and run ISC dhclient, dhcpcd, BusyBox udhcpc6, ISC dhcrelay and
+# Kea's perfdhcp against the binary, and check the captured packets with
+# tshark. As another user they skip (with CI=true they fail instead).
 
 GO         ?= go
 BIN        ?= bin/tandem
@@ -28,7 +29,11 @@ TESTTIMEOUT ?= 20m
 RACE_PKGS  ?= ./engine/... ./journal/... ./netio/... ./replicate/...
 
 # tool → Debian package, for what the tests need.
-DEB_TOOLS := dhclient:isc-dhcp-client perfdhcp:kea-admin kea-dhcp6:kea-dhcp6-server ip:iproute2 curl:curl tcpdump:tcpdump nft:nftables openssl:openssl
+DEB_TOOLS := dhclient:isc-dhcp-client perfdhcp:kea-admin kea-dhcp6:kea-dhcp6-server ip:iproute2 curl:curl tcpdump:tcpdump nft:nftables openssl:openssl \
+	dhcpcd:dhcpcd-base dhcrelay:isc-dhcp-relay tshark:tshark
+# BusyBox's udhcpc6 is built from Debian's busybox source (Debian's binary
+# package leaves the applet out): .ci/build-udhcpc6.sh, into $(UDHCPC6_PREFIX)/bin.
+UDHCPC6_PREFIX ?= /usr/local
 
 .PHONY: all build run deps test bench bench-suite lint fuzz fuzz-short fuzz-run clean
 
@@ -49,15 +54,19 @@ deps:
 		fi; \
 	done; \
 	if [ -z "$$missing" ]; then \
-		echo "deps: test tools present (dhclient, perfdhcp, kea-dhcp6, ip, curl, tcpdump, nft)"; \
+		echo "deps: test tools present (dhclient, perfdhcp, kea-dhcp6, ip, curl, tcpdump, nft, dhcpcd, dhcrelay, tshark)"; \
 	elif [ "$$(id -u)" -ne 0 ]; then \
 		echo "deps: not root: not installing$$missing (the end-to-end tests will skip)"; \
 	elif ! command -v apt-get >/dev/null 2>&1; then \
 		echo "deps: no apt-get: install$$missing yourself (the end-to-end tests need them)"; \
 	else \
 		echo "deps: apt-get install$$missing"; \
+		case " $$missing " in *" tshark "*) \
+			echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections;; \
+		esac; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends$$missing; \
 	fi
+	@PREFIX=$(UDHCPC6_PREFIX) ./.ci/build-udhcpc6.sh
 	$(GO) mod download
 
 # The end-to-end tests (./cmd/tandem) run after the rest, on their own: they
