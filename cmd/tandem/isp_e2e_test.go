@@ -316,3 +316,180 @@ subnets:
 	}
 	d.release(t)
 }
+
+// ---------------------------------------------------------------------------
+// b. dhcpcd asks for an address and a prefix with a /60 length hint.
+
+// dhcpcdClient runs dhcpcd (dhcpcd-base) in a namespace. dhcpcd has no
+// flag for its run and database directories (/run/dhcpcd, /var/lib/dhcpcd:
+// pid file, control socket, DUID, leases, all named after the interface,
+// which every test topology calls te2ec0), so it runs in a mount namespace
+// of its own (unshare -m) with a tmpfs on /run and the test's directory on
+// /var/lib/dhcpcd: concurrent tests don't meet and the host is untouched.
+// Its script only records what dhcpcd tells it.
+type dhcpcdClient struct {
+	tp              *topo
+	ns, ifc         string
+	dir, conf, hook string
+	p               *proc
+}
+
+func newDhcpcd(t *testing.T, tp *topo, ns, ifc, name, conf string) *dhcpcdClient {
+	t.Helper()
+	c := &dhcpcdClient{tp: tp, ns: ns, ifc: ifc, dir: filepath.Join(tp.dir, "dhcpcd-"+name)}
+	for _, d := range []string{c.dir, filepath.Join(c.dir, "db")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.conf, c.hook = filepath.Join(c.dir, "dhcpcd.conf"), filepath.Join(c.dir, "hook.log")
+	script := filepath.Join(c.dir, "hook.sh")
+	if err := os.WriteFile(c.conf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// dhcpcd runs its script as root (not in the privilege-separated
+	// chroot); it passes reason, interface and new_* variables.
+	if err := os.WriteFile(script, []byte(fmt.Sprintf("#!/bin/sh\n{ echo \"$reason\"; env | grep -E '^(new|old)_' | sort | sed \"s/^/  $reason /\"; } >> %s\nexit 0\n", c.hook)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() && c.p != nil {
+			t.Logf("dhcpcd %s output:\n%s", name, tail(c.p.log(), 80))
+			t.Logf("dhcpcd %s hook log:\n%s", name, c.hookLog())
+		}
+	})
+	return c
+}
+
+func (c *dhcpcdClient) start(t *testing.T, extra ...string) {
+	t.Helper()
+	// -6 DHCPv6 only, -B foreground, -d debug, -f our config, -c our
+	// script, -1 no: it must stay to renew; --nohook is moot with -c.
+	args := append([]string{"-6", "-B", "-d", "-f", c.conf, "-c", filepath.Join(c.dir, "hook.sh")}, extra...)
+	args = append(args, c.ifc)
+	sh := fmt.Sprintf("mount --make-rprivate / && mount -t tmpfs tmpfs /run && mount --bind %s /var/lib/dhcpcd && exec %s %s",
+		filepath.Join(c.dir, "db"), tool("dhcpcd"), strings.Join(args, " "))
+	c.p = c.tp.start(c.ns, "dhcpcd", 3*time.Minute, "unshare", "-m", "/bin/sh", "-c", sh)
+}
+
+func (c *dhcpcdClient) hookLog() string {
+	b, _ := os.ReadFile(c.hook)
+	return string(b)
+}
+
+// hookVar returns the last value the script recorded for name.
+func (c *dhcpcdClient) hookVar(name string) string {
+	val := ""
+	for _, line := range strings.Split(c.hookLog(), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 2 && strings.HasPrefix(line, "  ") {
+			if k, v, ok := strings.Cut(f[1], "="); ok && k == name {
+				val = v
+			}
+		}
+	}
+	return val
+}
+
+// waitBound waits until the script saw a BOUND6/REBOOT6 with an address
+// and a delegated prefix.
+func (c *dhcpcdClient) waitBound(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		h := c.hookLog()
+		if (strings.Contains(h, "BOUND6") || strings.Contains(h, "REBOOT6")) && strings.Contains(h, "new_dhcp6_ia_pd") {
+			return
+		}
+		if c.p.exited() {
+			t.Fatalf("dhcpcd exited: %v\n%s", c.p.err, tail(c.p.log(), 60))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dhcpcd did not bind an address and a prefix within %v\nhook log:\n%s\noutput:\n%s", timeout, h, tail(c.p.log(), 60))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// dhcpcdHintConf: an address (IAID 1) and a prefix (IAID 2) with the hint
+// ::/60, delegated to no interface ("-"); no router solicitation (DHCPv6
+// starts at once), no IPv4, nothing written to resolv.conf (no hooks run:
+// the script is the test's).
+func dhcpcdHintConf(ifc string) string {
+	return fmt.Sprintf(`# tandem e2e: address and /60 prefix hint
+ipv6only
+noipv6rs
+duid
+persistent
+option dhcp6_name_servers, dhcp6_domain_search
+interface %s
+  ia_na 1
+  ia_pd 2/::/60 -
+`, ifc)
+}
+
+func TestDhcpcdPrefixHint(t *testing.T) {
+	requireE2E(t, "dhcpcd", "unshare", "tcpdump", "tshark")
+	tp := newTopo(t)
+	body := fmt.Sprintf(`subnets:
+  - prefix: 2001:db8:1::/64
+    interface: %s
+    pools: ["2001:db8:1::1000-2001:db8:1::1fff"]
+    pd-pools:
+      - {prefix: "2001:db8:100::/40", delegated-length: 56}
+      - {prefix: "2001:db8:200::/40", delegated-length: 60}
+`, srvIf)
+	s := startTandemWith(t, tp, defaultLifetimes, ispEdit("", body))
+
+	td, pcap := ispCapture(t, tp, tp.cli, cliIf, "dhcpcd-hint")
+	c := newDhcpcd(t, tp, tp.cli, cliIf, "hint", dhcpcdHintConf(cliIf))
+	c.start(t)
+	c.waitBound(t, 40*time.Second)
+	pkts := stopCapture(t, td, pcap)
+
+	// The client's hint, as tshark read it.
+	sol := lastOfType(t, pkts, 1).client()
+	var hints []string
+	for _, ia := range sol.optsOf(optIAPD) {
+		for _, p := range ia.subOf(26) {
+			hints = append(hints, p.field("dhcpv6.iaprefix.pref_addr")+"/"+p.field("dhcpv6.iaprefix.pref_len"))
+		}
+	}
+	if !slices.Contains(hints, "::/60") {
+		t.Errorf("dhcpcd's SOLICIT IA_PD carries %v, want the hint ::/60 (did the ia_pd syntax change?)", hints)
+	}
+	// The server's answer: a /60 from the /60 pool.
+	reply := lastOfType(t, pkts, 7).client()
+	var got []tsLease
+	for _, l := range reply.leases() {
+		if l.kind == "pd" && l.valid > 0 {
+			got = append(got, l)
+		}
+	}
+	if len(got) != 1 {
+		t.Fatalf("REPLY delegates %+v, want one prefix", got)
+	}
+	pfx := netip.MustParsePrefix(got[0].resource)
+	if pfx.Bits() != 60 || !netip.MustParsePrefix("2001:db8:200::/40").Contains(pfx.Addr()) {
+		t.Errorf("REPLY delegates %s, want a /60 from the /60 pool 2001:db8:200::/40", pfx)
+	}
+	// The server's lease records agree.
+	var srvPD []apiLease
+	for _, l := range s.leases(t, "") {
+		if l.Kind == "pd" && l.Status == "active" {
+			srvPD = append(srvPD, l)
+		}
+	}
+	if len(srvPD) != 1 || canon("pd", srvPD[0].Prefix) != pfx.String() {
+		t.Errorf("server's active prefixes %+v, want just %s", srvPD, pfx)
+	}
+	// And dhcpcd took it (its script's new_dhcp6_ia_pd1_prefix1 / _length1).
+	if v := c.hookVar("new_dhcp6_ia_pd1_prefix1_length"); v != "60" {
+		t.Logf("dhcpcd hook log:\n%s", c.hookLog())
+		t.Errorf("dhcpcd script: new_dhcp6_ia_pd1_prefix1_length=%q, want 60", v)
+	}
+	if v := c.hookVar("new_dhcp6_ia_pd1_prefix1"); v != "" && canon("pd", v+"/60") != pfx.String() {
+		t.Errorf("dhcpcd script: new_dhcp6_ia_pd1_prefix1=%q, the REPLY delegated %s", v, pfx)
+	}
+	c.p.stop(syscall.SIGTERM, 10*time.Second)
+}
