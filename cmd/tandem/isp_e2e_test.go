@@ -11,6 +11,8 @@ package main
 //	go test -count=1 -v -run 'TestDhclientOptions|TestDhcpcdPrefixHint|TestRelayClasses|TestUdhcpc6Unicast|TestRenumberDhclient|TestPairISP' ./cmd/tandem
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"os"
@@ -90,7 +92,12 @@ func stopCapture(t *testing.T, td *proc, pcap string) []*tsPacket {
 		t.Logf("tcpdump: %v", err)
 	}
 	pkts := tsharkRead(t, pcap)
-	t.Logf("tshark: %d DHCPv6 packets in %s:\n%s", len(pkts), filepath.Base(pcap), tsSummary(pkts))
+	shown := pkts
+	if len(pkts) > 24 {
+		shown = pkts[:16] // a load run: the first exchanges tell the story
+	}
+	t.Logf("tshark: %d DHCPv6 packets in %s%s:\n%s", len(pkts), filepath.Base(pcap),
+		map[bool]string{true: fmt.Sprintf(" (the first %d)", len(shown))}[len(shown) < len(pkts)], tsSummary(shown))
 	return pkts
 }
 
@@ -492,4 +499,250 @@ func TestDhcpcdPrefixHint(t *testing.T) {
 		t.Errorf("dhcpcd script: new_dhcp6_ia_pd1_prefix1=%q, the REPLY delegated %s", v, pfx)
 	}
 	c.p.stop(syscall.SIGTERM, 10*time.Second)
+}
+
+// ---------------------------------------------------------------------------
+// c. Client classes chosen by relay options: ISC dhcrelay between dhclient
+// and the server adds INTERFACE_ID (-I) and SUBSCRIBER_ID (-s); tandem bench
+// adds REMOTE_ID (ISC dhcrelay 4.4 cannot).
+
+const (
+	relayDownIf   = "te2er0"       // the relay's client-facing interface
+	relayLinkAddr = "2001:db8:2::1" // its address: the relayed link
+	relaySubID    = "biz-line-7"
+	relayIfIndex  = 7 // dhcrelay -l IF#7: the index its INTERFACE_ID carries
+	benchRemoteID = "00:00:0d:e9:72:69:64:2d:37" // enterprise 3561, "rid-7"
+)
+
+// dhcrelayIfID is the INTERFACE_ID ISC dhcrelay 4.4 sends with -I: not the
+// interface's name but the index given as -l IF#index (or its own count
+// from 1), as a 4-octet integer in host byte order.
+func dhcrelayIfID() []byte { return binary.NativeEndian.AppendUint32(nil, relayIfIndex) }
+
+// hexOf writes s as the colon-hex a class match takes.
+func hexOf(s string) string { return formatDUID([]byte(s)) }
+
+// addRelayedClient makes tp's client namespace a relay: a new client
+// namespace behind it, joined by a veth pair (relayDownIf in the relay
+// namespace with relayLinkAddr/64, cliIf in the new one). It returns a topo
+// whose cli is the new namespace (same server, same directory), for the
+// dhclient helpers.
+func addRelayedClient(t *testing.T, tp *topo) *topo {
+	t.Helper()
+	id := fmt.Sprintf("%d-%d", os.Getpid(), nsSeq.Add(1))
+	ctp := &topo{t: t, srv: tp.srv, cli: "te2ed" + id, dir: tp.dir}
+	tp.must("ip", "netns", "add", ctp.cli)
+	t.Cleanup(func() { tp.deleteNS(ctp.cli) })
+	tp.sysctl(ctp.cli, "net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0",
+		"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+	tp.must("ip", "-n", ctp.cli, "link", "set", "lo", "up")
+	tp.must("ip", "link", "add", relayDownIf, "netns", tp.cli, "type", "veth", "peer", "name", cliIf, "netns", ctp.cli)
+	tp.sysctl(tp.cli, "net.ipv6.conf."+relayDownIf+".accept_dad=0")
+	tp.sysctl(ctp.cli, "net.ipv6.conf."+cliIf+".accept_dad=0")
+	tp.must("ip", "-n", tp.cli, "link", "set", relayDownIf, "up")
+	tp.must("ip", "-n", tp.cli, "-6", "addr", "add", relayLinkAddr+"/64", "dev", relayDownIf, "nodad")
+	tp.must("ip", "-n", ctp.cli, "link", "set", cliIf, "up")
+	tp.waitLinkLocal(tp.cli, relayDownIf)
+	tp.waitLinkLocal(ctp.cli, cliIf)
+	return ctp
+}
+
+// startDhcrelay runs ISC dhcrelay -6 in the relay namespace: clients on
+// relayDownIf, the server by unicast through cliIf.
+func startDhcrelay(t *testing.T, tp *topo, extra ...string) *proc {
+	t.Helper()
+	args := append([]string{"-6", "-d", "--no-pid"}, extra...)
+	args = append(args, "-l", relayDownIf+"#"+strconv.Itoa(relayIfIndex), "-u", srvAddr+"%"+cliIf)
+	p := tp.start(tp.cli, "dhcrelay", 3*time.Minute, "dhcrelay", args...)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.log(), "Sending on") || !strings.Contains(p.log(), "Listening on") {
+		if p.exited() || time.Now().After(deadline) {
+			t.Fatalf("dhcrelay did not start: %v\n%s", p.err, p.log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("dhcrelay output:\n%s", tail(p.log(), 40))
+		}
+	})
+	return p
+}
+
+func relayClassesConfig() string {
+	return fmt.Sprintf(`options:
+  dns-servers: ["2001:db8::53"]
+
+classes:
+  - name: business                       # dhcrelay -s %[1]s
+    match: {subscriber-id: "%[2]s"}
+    options:
+      dns-servers: ["2001:db8::b"]
+      aftr-name: aftr.business.example.net
+  - name: port                           # dhcrelay -I -l IF#7: INTERFACE_ID is the index 7 (4 octets, host order)
+    match: {interface-id: "%[3]s"}
+    options:
+      sntp-servers: ["2001:db8::124"]
+  - name: rid7                           # tandem bench --remote-id
+    match: {remote-id: "00:00:0d:e9:72:69:64"}
+
+subnets:
+  - prefix: 2001:db8:1::/64
+    interface: %[4]s
+    pools: ["2001:db8:1::1000-2001:db8:1::1fff"]
+  - prefix: 2001:db8:2::/64              # the relayed link
+    pools:                               # in order: the first a client may draw from and has room
+      - range: "2001:db8:2::2000-2001:db8:2::2fff"
+        classes: [business]
+        options: {domain-search: [business.example.net]}
+      - range: "2001:db8:2::3000-2001:db8:2::3fff"
+        classes: [rid7]
+      - "2001:db8:2::1000-2001:db8:2::1fff"
+`, relaySubID, hexOf(relaySubID), formatDUID(dhcrelayIfID()), srvIf)
+}
+
+func TestRelayClasses(t *testing.T) {
+	requireE2E(t, "dhclient", "dhcrelay", "tcpdump", "tshark")
+	tp := newTopo(t)
+	ctp := addRelayedClient(t, tp)
+	s := startTandemWith(t, tp, defaultLifetimes, ispEdit("", relayClassesConfig()))
+
+	t.Run("dhcrelay-dhclient", func(t *testing.T) {
+		startDhcrelay(t, tp, "-I", "-s", relaySubID)
+		tdC, pcapC := ispCapture(t, ctp, ctp.cli, cliIf, "relay-client-side")
+		tdS, pcapS := ispCapture(t, tp, tp.srv, srvIf, "relay-server-side")
+		d := newDhclient(t, ctp, "relayed", "-N")
+		d.writeConf(t, "also request dhcp6.aftr-name, dhcp6.sntp-servers;\n")
+		d.start(t)
+		cl := d.waitLease(t, true, false, 40*time.Second)
+		pktsC := stopCapture(t, tdC, pcapC)
+		pktsS := stopCapture(t, tdS, pcapS)
+
+		// The relay's options, as tshark read them on the server's link.
+		fw := lastOfType(t, pktsS, 3) // the REQUEST, inside RELAY-FORW
+		o := fw.outer()
+		if o.typ != 12 {
+			t.Fatalf("server side: REQUEST not relayed: %s", fw)
+		}
+		if got := o.field("dhcpv6.linkaddr"); got != relayLinkAddr {
+			t.Errorf("RELAY-FORW link-address %s, want %s", got, relayLinkAddr)
+		}
+		if id := o.opt(optInterface); id == nil || !bytes.Equal(id.data, dhcrelayIfID()) {
+			t.Errorf("RELAY-FORW INTERFACE_ID %v, want %x (dhcrelay -I, -l %s#%d): the class 'port' matches it", id, dhcrelayIfID(), relayDownIf, relayIfIndex)
+		}
+		if sub := o.opt(optSubscriber); sub == nil || string(sub.data) != relaySubID {
+			t.Errorf("RELAY-FORW SUBSCRIBER_ID %v, want %q (dhcrelay -s)", sub, relaySubID)
+		} else if f := sub.field("dhcpv6.subscriber_id"); f != relaySubID {
+			t.Errorf("tshark reads SUBSCRIBER_ID as %q", f)
+		}
+		if len(tsOfType(pktsS, 7)) == 0 || lastOfType(t, pktsS, 7).outer().typ != 13 {
+			t.Error("server side: no REPLY inside a RELAY-REPL")
+		}
+
+		// The address: from the business class's pool.
+		if !addrIn(cl.addr, "2001:db8:2::2000", "2001:db8:2::2fff") {
+			t.Errorf("dhclient got %s, want an address of the business pool 2001:db8:2::2000-2fff", cl.addr)
+		}
+		l := serverLeaseFor(t, s, cl, "na")
+		if l.Link != "" && l.Link != relayLinkAddr {
+			t.Errorf("server lease link %q, want %s", l.Link, relayLinkAddr)
+		}
+		// The options the client was given, on the client's wire.
+		m := lastOfType(t, pktsC, 7).client()
+		if got := m.fields("dhcpv6.dns_server"); !slices.Equal(got, []string{"2001:db8::b"}) {
+			t.Errorf("REPLY DNS %v, want the business class's [2001:db8::b] (class over global)", got)
+		}
+		if got := m.field("dhcpv6.aftr_name"); got != "aftr.business.example.net." {
+			t.Errorf("REPLY AFTR %q, want the business class's", got)
+		}
+		if got := m.fields("dhcpv6.sntp_server"); !slices.Equal(got, []string{"2001:db8::124"}) {
+			t.Errorf("REPLY SNTP %v, want the port class's [2001:db8::124] (interface-id match)", got)
+		}
+		if got := m.fields("dhcpv6.search_list_entry"); !slices.Equal(got, []string{"business.example.net."}) {
+			t.Errorf("REPLY domain search %v, want the business pool's [business.example.net.]", got)
+		}
+		d.release(t)
+	})
+
+	t.Run("bench-remote-id", func(t *testing.T) {
+		// From the relay namespace, claiming the relayed link: first with
+		// the remote-id (class rid7), then without it (no class).
+		benchArgs := []string{"--server", "[" + srvAddr + "]:547", "--link", relayLinkAddr,
+			"--ia", "na", "--rate", "50", "--duration", "1s", "--clients", "40", "--timeout", "2s"}
+		td, pcap := ispCapture(t, tp, tp.srv, srvIf, "relay-bench-rid")
+		r := benchIn(t, tp, append(benchArgs, "--remote-id", benchRemoteID)...)
+		pktsRID := stopCapture(t, td, pcap)
+		td, pcap = ispCapture(t, tp, tp.srv, srvIf, "relay-bench-plain")
+		plain := benchIn(t, tp, benchArgs...)
+		pktsPlain := stopCapture(t, td, pcap)
+		if r.Completed == 0 || r.DropRatio > 0.01 || plain.Completed == 0 || plain.DropRatio > 0.01 {
+			t.Fatalf("bench runs not clean: with remote-id %+v; without %+v", r, plain)
+		}
+		// tshark sees the REMOTE_ID bench sent, in every RELAY-FORW of the
+		// first run and none of the second.
+		for i, pkts := range [][]*tsPacket{pktsRID, pktsPlain} {
+			with, without := 0, 0
+			for _, p := range pkts {
+				o := p.outer()
+				if o.typ != 12 {
+					continue
+				}
+				rid := o.opt(optRemoteID)
+				if rid == nil {
+					without++
+					continue
+				}
+				with++
+				if formatDUID(rid.data) != benchRemoteID || o.field("dhcpv6.remoteid.enterprise") != "3561" {
+					t.Errorf("REMOTE_ID %x (enterprise %s), want %s", rid.data, o.field("dhcpv6.remoteid.enterprise"), benchRemoteID)
+				}
+			}
+			if (i == 0 && (with == 0 || without > 0)) || (i == 1 && with > 0) {
+				t.Errorf("run %d: %d RELAY-FORWs with a REMOTE_ID, %d without", i+1, with, without)
+			}
+		}
+		// Every address a REPLY gave: the rid7 pool with the remote-id, the
+		// open pool without (the business pool: never).
+		for i, pkts := range [][]*tsPacket{pktsRID, pktsPlain} {
+			lo, hi, pool := "2001:db8:2::3000", "2001:db8:2::3fff", "rid7"
+			if i == 1 {
+				lo, hi, pool = "2001:db8:2::1000", "2001:db8:2::1fff", "open"
+			}
+			n := 0
+			for _, p := range tsOfType(pkts, 7) {
+				for _, l := range p.client().leases() {
+					if l.valid == 0 {
+						continue
+					}
+					n++
+					if !addrIn(l.resource, lo, hi) {
+						t.Errorf("run %d: a bench client got %s, want the %s pool %s-%s", i+1, l.resource, pool, lo, hi)
+					}
+				}
+			}
+			if n == 0 {
+				t.Errorf("run %d: no address in a REPLY", i+1)
+			}
+		}
+		// The server's view: leases on the relayed link, by pool.
+		rid, open := 0, 0
+		for _, l := range s.leases(t, "") {
+			if l.Kind != "na" || l.Status != "active" || !strings.HasPrefix(l.DUID, "00:03:00:01:02:00") {
+				continue
+			}
+			switch {
+			case addrIn(l.Address, "2001:db8:2::3000", "2001:db8:2::3fff"):
+				rid++
+			case addrIn(l.Address, "2001:db8:2::1000", "2001:db8:2::1fff"):
+				open++
+			default:
+				t.Errorf("bench lease %s outside the rid7 and open pools", l.Address)
+			}
+		}
+		t.Logf("server: %d bench leases in the rid7 pool, %d in the open pool", rid, open)
+		if rid == 0 {
+			t.Error("server holds no bench lease in the rid7 pool")
+		}
+	})
 }
