@@ -746,3 +746,254 @@ func TestRelayClasses(t *testing.T) {
 		}
 	})
 }
+
+// ---------------------------------------------------------------------------
+// d. BusyBox udhcpc6 renews and releases by unicast, to the address the
+// server's answers came from (its link-local address), from the leased
+// address (which its script must have put on the interface); it does not
+// look at the Server Unicast option. RFC 8415 §18.4: a server that does not
+// take unicast answers UseMulticast (status 5); with server.unicast: accept
+// it serves the message.
+//
+// What udhcpc6 1.35 (Debian bookworm's busybox source) really does:
+//   - its "renew" (SIGUSR1, or T1) is a REQUEST message (type 3, from the
+//     DHCPv4 constant DHCPREQUEST), not a RENEW, sent by unicast;
+//   - it does not receive the answer to that unicast REQUEST (its kernel
+//     listen socket sees nothing): after 3 s it logs "no response to
+//     renew", enters "rebinding" and sends the REQUEST again by multicast
+//     from its link-local address, which is answered and ends in a "renew"
+//     event. So with either policy it renews, through the fallback; only
+//     the capture shows the server's answer to the unicast REQUEST;
+//   - its RELEASE (SIGUSR2) is unicast once and not waited on;
+//   - a REPLY with a non-zero status is a NAK to it (script "nak", then
+//     SOLICIT after 3 s), where it reads one;
+//   - its SOLICIT and REQUEST carry a CLIENT_FQDN with an empty name, which
+//     tshark flags (a client packet: logged, not failed).
+
+type udhcpc6Client struct {
+	tp   *topo
+	dir  string
+	hook string
+	p    *proc
+}
+
+func startUdhcpc6(t *testing.T, tp *topo, name string, extra ...string) *udhcpc6Client {
+	t.Helper()
+	c := &udhcpc6Client{tp: tp, dir: filepath.Join(tp.dir, "udhcpc6-"+name)}
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c.hook = filepath.Join(c.dir, "hook.log")
+	// The script records each event and puts a bound or renewed address on
+	// the interface: udhcpc6 sends its unicast RENEW and RELEASE from it.
+	script := filepath.Join(c.dir, "script.sh")
+	if err := os.WriteFile(script, []byte(fmt.Sprintf(`#!/bin/sh
+echo "$1 ipv6=$ipv6 ipv6prefix=$ipv6prefix" >> %s
+case "$1" in
+bound|renew) [ -n "$ipv6" ] && %s -6 addr replace "$ipv6/128" dev "$interface" nodad ;;
+esac
+exit 0
+`, c.hook, tool("ip"))), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"-f", "-v", "-v", "-i", cliIf, "-s", script, "-p", filepath.Join(c.dir, "pid")}, extra...)
+	c.p = tp.start(tp.cli, "udhcpc6", 3*time.Minute, "udhcpc6", args...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("udhcpc6 %s output:\n%s\nscript log:\n%s", name, tail(c.p.log(), 60), c.hookLog())
+		}
+	})
+	return c
+}
+
+func (c *udhcpc6Client) hookLog() string {
+	b, _ := os.ReadFile(c.hook)
+	return string(b)
+}
+
+// waitEvent waits until the script has seen event n times (counting from
+// the start) and returns the address of the last such event.
+func (c *udhcpc6Client) waitEvent(t *testing.T, event string, n int, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		seen, addr := 0, ""
+		for _, line := range strings.Split(c.hookLog(), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 2 && f[0] == event {
+				seen++
+				// udhcpc6 writes every group in full: 2001:0db8:0001:…
+				addr = canon("na", strings.TrimPrefix(f[1], "ipv6="))
+			}
+		}
+		if seen >= n {
+			return addr
+		}
+		if c.p.exited() {
+			t.Fatalf("udhcpc6 exited: %v\n%s", c.p.err, tail(c.p.log(), 40))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("udhcpc6: %d %q events within %v, want %d\nscript log:\n%s\noutput:\n%s", seen, event, timeout, n, c.hookLog(), tail(c.p.log(), 40))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (c *udhcpc6Client) waitLog(t *testing.T, s string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(c.p.log(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("udhcpc6 did not log %q within %v:\n%s", s, timeout, tail(c.p.log(), 40))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (c *udhcpc6Client) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := c.p.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal udhcpc6: %v", err)
+	}
+}
+
+// unicastMsgs returns the client messages of type typ sent to a unicast
+// address, and those sent to a multicast one.
+func unicastMsgs(pkts []*tsPacket, typ int) (uni, multi []*tsPacket) {
+	for _, p := range tsOfType(pkts, typ) {
+		if p.dport != 547 {
+			continue
+		}
+		if a, err := netip.ParseAddr(p.dst); err == nil && a.IsMulticast() {
+			multi = append(multi, p)
+		} else {
+			uni = append(uni, p)
+		}
+	}
+	return uni, multi
+}
+
+// replyTo returns the first REPLY after packet p with p's transaction ID.
+func replyTo(pkts []*tsPacket, p *tsPacket) *tsPacket {
+	xid := p.client().field("dhcpv6.xid")
+	for _, q := range pkts {
+		if q.frame > p.frame && q.client().typ == 7 && q.client().field("dhcpv6.xid") == xid {
+			return q
+		}
+	}
+	return nil
+}
+
+// udhcpc6Renews returns the unicast REQUESTs or RENEWs udhcpc6 sent
+// (its renewal; see above), and the multicast ones after the first REPLY.
+func udhcpc6Renews(pkts []*tsPacket) (uni, multi []*tsPacket) {
+	bound := false
+	for _, p := range pkts {
+		m := p.client()
+		if m.typ == 7 {
+			bound = true
+		}
+		if p.dport != 547 || (m.typ != 3 && m.typ != 5) {
+			continue
+		}
+		if a, err := netip.ParseAddr(p.dst); err == nil && !a.IsMulticast() {
+			uni = append(uni, p)
+		} else if bound && len(m.leases()) > 0 {
+			multi = append(multi, p)
+		}
+	}
+	return uni, multi
+}
+
+func TestUdhcpc6Unicast(t *testing.T) {
+	requireE2E(t, "udhcpc6", "tcpdump", "tshark")
+	body := fmt.Sprintf(`subnets:
+  - prefix: 2001:db8:1::/64
+    interface: %s
+    pools: ["2001:db8:1::1000-2001:db8:1::1fff"]
+`, srvIf)
+
+	for _, policy := range []string{"accept", "use-multicast"} {
+		t.Run(policy, func(t *testing.T) {
+			tp := newTopo(t)
+			extra := ""
+			if policy == "accept" {
+				extra = "  unicast: accept\n"
+			} // else the default, use-multicast
+			s := startTandemWith(t, tp, defaultLifetimes, ispEdit(extra, body))
+			td, pcap := ispCapture(t, tp, tp.cli, cliIf, "udhcpc6-"+policy)
+			c := startUdhcpc6(t, tp, policy)
+			addr := c.waitEvent(t, "bound", 1, 30*time.Second)
+			if !addrIn(addr, "2001:db8:1::1000", "2001:db8:1::1fff") {
+				t.Fatalf("udhcpc6 bound %q, want an address of the pool", addr)
+			}
+			waitLeaseStatus(t, s, "?address="+addr, "na", "active", 10*time.Second)
+
+			// Renew (SIGUSR1): unicast first, then (see above) multicast.
+			c.signal(t, syscall.SIGUSR1)
+			if got := c.waitEvent(t, "renew", 1, 20*time.Second); got != addr {
+				t.Errorf("udhcpc6 renewed %q, held %s", got, addr)
+			}
+			// Release (SIGUSR2): unicast, once.
+			c.signal(t, syscall.SIGUSR2)
+			c.waitLog(t, "entering released state", 10*time.Second)
+			if policy == "accept" {
+				waitLeaseStatus(t, s, "?address="+addr, "na", "released", 10*time.Second)
+			} else {
+				time.Sleep(time.Second)
+				if ls := s.leases(t, "?address="+addr); len(ls) != 1 || ls[0].Status != "active" {
+					t.Errorf("a unicast RELEASE answered UseMulticast released the lease: %+v", ls)
+				}
+			}
+			pkts := stopCapture(t, td, pcap)
+
+			uni, multi := udhcpc6Renews(pkts)
+			rel, _ := unicastMsgs(pkts, 8)
+			if len(uni) == 0 {
+				t.Fatalf("udhcpc6 sent no unicast REQUEST/RENEW: the test no longer exercises the unicast policy")
+			}
+			if len(rel) == 0 {
+				t.Fatalf("udhcpc6 sent no unicast RELEASE")
+			}
+			t.Logf("udhcpc6 renewal: %d unicast (%s, %s → %s), %d multicast; RELEASE %s → %s",
+				len(uni), tsMsgName(uni[0].client().typ), uni[0].src, uni[0].dst, len(multi), rel[0].src, rel[0].dst)
+			for _, p := range append(uni[:1], rel[0]) {
+				name := tsMsgName(p.client().typ)
+				if p.src != addr {
+					t.Errorf("unicast %s sent from %s, want the leased %s", name, p.src, addr)
+				}
+				r := replyTo(pkts, p)
+				if r == nil {
+					t.Errorf("no REPLY to the unicast %s", name)
+					continue
+				}
+				if r.dst != p.src {
+					t.Errorf("REPLY to the unicast %s went to %s, it came from %s", name, r.dst, p.src)
+				}
+				st := r.client().status()
+				switch policy {
+				case "accept":
+					if st != -1 && st != 0 {
+						t.Errorf("REPLY to the unicast %s: status %d, want Success (unicast: accept)", name, st)
+					}
+					if p.client().typ != 8 {
+						ls := r.client().leases()
+						if len(ls) != 1 || ls[0].resource != addr || ls[0].valid == 0 {
+							t.Errorf("REPLY to the unicast %s carries %+v, want %s with lifetimes", name, ls, addr)
+						}
+					}
+				default:
+					if st != 5 || r.client().field("dhcpv6.status_code") != "5" {
+						t.Errorf("REPLY to the unicast %s: status %d (tshark: %q), want UseMulticast (5)",
+							name, st, r.client().field("dhcpv6.status_code"))
+					}
+					for _, l := range r.client().leases() {
+						if l.valid > 0 {
+							t.Errorf("REPLY (UseMulticast) to the unicast %s carries a lease %+v", name, l)
+						}
+					}
+				}
+			}
+		})
+	}
+}

@@ -10,7 +10,9 @@ package main
 // options (sub-options inside their parent's data), and fails the test if
 //
 //   - a packet is malformed (_ws.malformed) or has an expert info of
-//     severity warning or error (_ws.expert.severity);
+//     severity warning or error (_ws.expert.severity), unless a real
+//     client sent it (from port 546: logged only; the server's answers,
+//     relay messages and tandem bench's packets are held to it);
 //   - a packet to or from port 546/547 was not dissected as DHCPv6;
 //   - the options the dissector found do not cover a message, an IA or an
 //     IA address/prefix exactly: tshark stops quietly at an option that
@@ -253,6 +255,14 @@ func tsharkRead(t *testing.T, pcap string) []*tsPacket {
 	bad := 0
 	for _, p := range pkts {
 		for _, pr := range p.problems {
+			// A real client's own packets (from port 546) are its
+			// business: noted, not failed. BusyBox udhcpc6 sends a
+			// CLIENT_FQDN with an empty (root-only) name, which tshark
+			// flags as an error.
+			if p.sport == 546 && p.dport == 547 {
+				t.Logf("tshark: client's packet (not failed): %s: %s", p, pr)
+				continue
+			}
 			bad++
 			if bad <= 20 {
 				t.Errorf("tshark: %s: %s", p, pr)
