@@ -507,10 +507,10 @@ func TestDhcpcdPrefixHint(t *testing.T) {
 // adds REMOTE_ID (ISC dhcrelay 4.4 cannot).
 
 const (
-	relayDownIf   = "te2er0"       // the relay's client-facing interface
+	relayDownIf   = "te2er0"        // the relay's client-facing interface
 	relayLinkAddr = "2001:db8:2::1" // its address: the relayed link
 	relaySubID    = "biz-line-7"
-	relayIfIndex  = 7 // dhcrelay -l IF#7: the index its INTERFACE_ID carries
+	relayIfIndex  = 7                            // dhcrelay -l IF#7: the index its INTERFACE_ID carries
 	benchRemoteID = "00:00:0d:e9:72:69:64:2d:37" // enterprise 3561, "rid-7"
 )
 
