@@ -997,3 +997,116 @@ func TestUdhcpc6Unicast(t *testing.T) {
 		})
 	}
 }
+
+// ---------------------------------------------------------------------------
+// e. Renumbering: dhclient holds an address of pool A; the config replaces
+// pool A by pool B and the server restarts on the same data directory; at
+// T1 dhclient RENEWs the old address and the REPLY gives it back with
+// lifetimes 0 (RFC 8415 §18.3.4: no longer appropriate for the link) and a
+// new address of pool B.
+
+func renumberConfig(pool string) string {
+	return fmt.Sprintf(`subnets:
+  - prefix: 2001:db8:1::/64
+    interface: %s
+    pools: [%q]
+`, srvIf, pool)
+}
+
+func TestRenumberDhclient(t *testing.T) {
+	requireE2E(t, "dhclient", "tcpdump", "tshark")
+	const poolA, poolB = "2001:db8:1::1000-2001:db8:1::1fff", "2001:db8:1::2000-2001:db8:1::2fff"
+	tp := newTopo(t)
+	// T1 10 s: long enough for the restart, short enough for the test.
+	lt := lifetimes{preferred: "30s", valid: "60s", t1: "10s", t2: "16s"}
+	s := startTandemWith(t, tp, lt, ispEdit("", renumberConfig(poolA)))
+
+	d := newDhclient(t, tp, "renumber", "-N")
+	d.start(t)
+	cl := d.waitLease(t, true, false, 30*time.Second)
+	boundAt := time.Now()
+	if !addrIn(cl.addr, "2001:db8:1::1000", "2001:db8:1::1fff") {
+		t.Fatalf("dhclient got %s, want pool A", cl.addr)
+	}
+	serverLeaseFor(t, s, cl, "na")
+	td, pcap := ispCapture(t, tp, tp.cli, cliIf, "renumber")
+
+	// Pool A out, pool B in; restart on the same data dir.
+	cfg := ispEdit("", renumberConfig(poolB))(tandemConfig(s.dataDir, lt))
+	if err := os.WriteFile(s.cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.p.stop(syscall.SIGTERM, 15*time.Second); err != nil {
+		t.Fatalf("tandem serve did not stop on SIGTERM: %v", err)
+	}
+	s.start(t)
+	t.Logf("restarted with pool B %v after the bind", time.Since(boundAt).Round(time.Millisecond))
+
+	// dhclient renews at T1 and must end up with an address of pool B.
+	var newAddr string
+	deadline := time.Now().Add(40 * time.Second)
+	for newAddr == "" {
+		for _, l := range s.leases(t, "?duid="+formatDUID(cl.clientID)) {
+			if l.Kind == "na" && l.Status == "active" && addrIn(l.Address, "2001:db8:1::2000", "2001:db8:1::2fff") {
+				newAddr = canon("na", l.Address)
+			}
+		}
+		if d.p.exited() {
+			t.Fatalf("dhclient exited: %v", d.p.err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no active pool B lease for the client within 40 s of the restart; leases: %+v\nhook log:\n%s",
+				s.leases(t, "?duid="+formatDUID(cl.clientID)), d.hookLog())
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // dhclient's hook and lease file
+	pkts := stopCapture(t, td, pcap)
+
+	// On the wire: the REPLY to the client's RENEW.
+	renews := tsOfType(pkts, 5)
+	if len(renews) == 0 {
+		t.Fatalf("dhclient sent no RENEW after the restart")
+	}
+	if got := renews[0].client().leases(); len(got) == 0 || got[0].resource != cl.addr {
+		t.Errorf("RENEW names %+v, want the old address %s", got, cl.addr)
+	}
+	r := replyTo(pkts, renews[0])
+	if r == nil {
+		t.Fatalf("no REPLY to the RENEW")
+	}
+	var oldL, newL *tsLease
+	ls := r.client().leases()
+	for i := range ls {
+		switch {
+		case ls[i].resource == cl.addr:
+			oldL = &ls[i]
+		case addrIn(ls[i].resource, "2001:db8:1::2000", "2001:db8:1::2fff"):
+			newL = &ls[i]
+		}
+	}
+	if oldL == nil || oldL.preferred != 0 || oldL.valid != 0 {
+		t.Errorf("REPLY to RENEW: the old address %s is %+v, want it with preferred and valid lifetime 0 (all: %+v)", cl.addr, oldL, ls)
+	}
+	if newL == nil || newL.valid == 0 || newL.preferred == 0 {
+		t.Errorf("REPLY to RENEW: no new pool B address with lifetimes (all: %+v)", ls)
+	} else if newL.resource != newAddr {
+		t.Errorf("REPLY gave %s, the server's active lease is %s", newL.resource, newAddr)
+	}
+	if st := r.client().status(); st != -1 && st != 0 {
+		t.Errorf("REPLY to RENEW has status %d", st)
+	}
+	// The server: the old address not active for anyone.
+	for _, l := range s.leases(t, "?address="+cl.addr) {
+		if l.Status == "active" {
+			t.Errorf("old address %s still active on the server: %+v", cl.addr, l)
+		}
+	}
+	// dhclient: now holds the new address.
+	b, _ := os.ReadFile(d.lf)
+	if cl2, _ := parseDhclientLeases(string(b)); cl2.addr != newAddr {
+		t.Logf("dhclient hook log:\n%s", d.hookLog())
+		t.Errorf("dhclient's lease file holds %q after the renumbering, want %s", cl2.addr, newAddr)
+	}
+	d.release(t)
+}
