@@ -1110,3 +1110,131 @@ func TestRenumberDhclient(t *testing.T) {
 	}
 	d.release(t)
 }
+
+// ---------------------------------------------------------------------------
+// f. A failover pair serves classes, options and prefix-length hints; after
+// the primary is killed (kill -9) and the secondary is put in partner-down,
+// the secondary alone still gives a class member its class's options and a
+// prefix of the hinted length from the class's pd-pool.
+
+// dhcpcdVendorClass is the VENDOR_CLASS enterprise number dhcpcd sends
+// (40712, as colon-hex for a class match).
+const dhcpcdVendorClass = "00:00:9f:08"
+
+func pairISPEdit(cfg string) string {
+	i, j := strings.Index(cfg, "\nsubnets:"), strings.Index(cfg, "\nrelationships:")
+	if i < 0 || j < i {
+		panic("failover config without subnets/relationships")
+	}
+	return cfg[:i+1] + fmt.Sprintf(`options:
+  dns-servers: ["2001:db8::53"]
+
+classes:
+  - name: cpe                            # dhcpcd's VENDOR_CLASS (enterprise 40712)
+    match: {vendor-class: "%s"}
+    options:
+      aftr-name: aftr.cpe.example.net
+      dns-servers: ["2001:db8::c"]
+
+subnets:
+  - prefix: 2001:db8:1::/64
+    interface: %s
+    relationship: %s
+    pools: [%q]
+    pd-pools:
+      - {prefix: "2001:db8:100::/40", delegated-length: 56}
+      - {prefix: "2001:db8:200::/40", delegated-length: 60, classes: [cpe], options: {domain-search: [cpe.example.net]}}
+`, dhcpcdVendorClass, "IFACE", foRel, naPool) + cfg[j:]
+}
+
+func pairISPConf(ifc string) string {
+	return strings.Replace(dhcpcdHintConf(ifc), "option dhcp6_name_servers, dhcp6_domain_search",
+		"option dhcp6_name_servers, dhcp6_domain_search, dhcp6_aftr_name", 1)
+}
+
+// checkPairISPReply checks the REPLY a dhcpcd class member got: the class's
+// options, the pd-pool's, and a /60 of the class's /60 pd-pool.
+func checkPairISPReply(t *testing.T, what string, pkts []*tsPacket) netip.Prefix {
+	t.Helper()
+	sol := lastOfType(t, pkts, 1).client()
+	if got := sol.field("dhcpv6.vendorclass.enterprise"); got != "40712" {
+		t.Errorf("%s: dhcpcd's VENDOR_CLASS enterprise %q, want 40712 (the class cpe matches it)", what, got)
+	}
+	r := lastOfType(t, pkts, 7)
+	m := r.client()
+	if got := m.field("dhcpv6.aftr_name"); got != "aftr.cpe.example.net." {
+		t.Errorf("%s: REPLY AFTR %q, want the cpe class's aftr.cpe.example.net.", what, got)
+	}
+	if got := m.fields("dhcpv6.dns_server"); !slices.Equal(got, []string{"2001:db8::c"}) {
+		t.Errorf("%s: REPLY DNS %v, want the cpe class's [2001:db8::c]", what, got)
+	}
+	if got := m.fields("dhcpv6.search_list_entry"); !slices.Equal(got, []string{"cpe.example.net."}) {
+		t.Errorf("%s: REPLY domain search %v, want the /60 pd-pool's [cpe.example.net.]", what, got)
+	}
+	var pfx netip.Prefix
+	for _, l := range m.leases() {
+		if l.kind == "pd" && l.valid > 0 {
+			pfx = netip.MustParsePrefix(l.resource)
+		}
+	}
+	if !pfx.IsValid() || pfx.Bits() != 60 || !netip.MustParsePrefix("2001:db8:200::/40").Contains(pfx.Addr()) {
+		t.Errorf("%s: REPLY delegates %v, want a /60 of the cpe pd-pool 2001:db8:200::/40", what, pfx)
+	}
+	return pfx
+}
+
+func TestPairISP(t *testing.T) {
+	requireE2E(t, "dhcpcd", "unshare", "tcpdump", "tshark")
+	lt := defaultLifetimes
+	primTp, secTp := newFoTopo(t)
+	fp := &foPair{t: t, cli: primTp}
+	fp.sec = startFoServerWith(t, secTp, foSecIf, "secondary", lt, func(c string) string {
+		return strings.Replace(pairISPEdit(c), "interface: IFACE", "interface: "+foSecIf, 1)
+	})
+	fp.prim = startFoServerWith(t, primTp, foPrimIf, "primary", lt, func(c string) string {
+		return strings.Replace(pairISPEdit(c), "interface: IFACE", "interface: "+foPrimIf, 1)
+	})
+	fp.waitStates(t, 30*time.Second, "normal", "normal")
+
+	// A class member through the pair.
+	td, pcap := ispCapture(t, primTp, primTp.cli, foBridge, "pair-normal")
+	c1 := newDhcpcd(t, primTp, primTp.cli, foBridge, "pair1", pairISPConf(foBridge))
+	c1.start(t)
+	c1.waitBound(t, 40*time.Second)
+	p1 := checkPairISPReply(t, "pair in normal", stopCapture(t, td, pcap))
+	c1.p.stop(syscall.SIGTERM, 10*time.Second)
+
+	// The primary dies; the secondary is told its partner is down.
+	fp.prim.kill9(t)
+	fp.waitStates(t, 3*foKeepalive+5*time.Second, "", "communications-interrupted")
+	out, code, err := secTp.exec(secTp.srv, 20*time.Second, e2eBin, "ctl", "partner-down", foRel)
+	if err != nil || code != 0 {
+		t.Fatalf("tandem ctl partner-down %s: exit %d %v\n%s", foRel, code, err, out)
+	}
+	fp.waitStates(t, 5*time.Second, "", "partner-down")
+
+	// A new class member, served by the secondary alone.
+	td, pcap = ispCapture(t, primTp, primTp.cli, foBridge, "pair-partner-down")
+	c2 := newDhcpcd(t, primTp, primTp.cli, foBridge, "pair2", pairISPConf(foBridge))
+	c2.start(t)
+	c2.waitBound(t, 40*time.Second)
+	pkts := stopCapture(t, td, pcap)
+	p2 := checkPairISPReply(t, "secondary in partner-down", pkts)
+	secDUID := foGetStatus(t, fp.sec).Server.DUID
+	if got := lastOfType(t, pkts, 7).client().opt(2); got == nil || formatDUID(got.data) != secDUID {
+		t.Errorf("the REPLY in partner-down came from server %v, want the secondary %s", got, secDUID)
+	}
+	if p1 == p2 {
+		t.Errorf("the second client got the first's prefix %s", p2)
+	}
+	var secPD []string
+	for _, l := range fp.sec.leases(t, "") {
+		if l.Kind == "pd" && l.Status == "active" {
+			secPD = append(secPD, canon("pd", l.Prefix))
+		}
+	}
+	if !slices.Contains(secPD, p2.String()) || !slices.Contains(secPD, p1.String()) {
+		t.Errorf("the secondary's active prefixes %v, want both clients' %s and %s", secPD, p1, p2)
+	}
+	c2.p.stop(syscall.SIGTERM, 10*time.Second)
+}
