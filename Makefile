@@ -5,6 +5,9 @@
 #                a crash, takeover and recovery, in about 35 s (no root, no config)
 #   make deps    install what the tests use (Debian packages when run as root; Go modules)
 #   make test    vet, race tests of the concurrent packages, then every test incl. end-to-end
+#   make e2e-isp the ISP-feature end-to-end tests alone (root; about a minute):
+#                dhclient, dhcpcd, dhcrelay, udhcpc6 and a failover pair, every
+#                exchange captured and checked with tshark
 #   make bench   every benchmark, 6 counts (compare runs with benchstat)
 #   make bench-suite  tandem vs Kea end to end in network namespaces (root,
 #                about 5 minutes; not part of make test): a table, and
@@ -35,7 +38,7 @@ DEB_TOOLS := dhclient:isc-dhcp-client perfdhcp:kea-admin kea-dhcp6:kea-dhcp6-ser
 # package leaves the applet out): .ci/build-udhcpc6.sh, into $(UDHCPC6_PREFIX)/bin.
 UDHCPC6_PREFIX ?= /usr/local
 
-.PHONY: all build run deps test bench bench-suite lint fuzz fuzz-short fuzz-run clean
+.PHONY: all build run deps test e2e-isp bench bench-suite lint fuzz fuzz-short fuzz-run clean
 
 all: build
 
@@ -78,6 +81,11 @@ test: deps
 	$(GO) test -timeout $(TESTTIMEOUT) $$($(GO) list ./... | grep -v '/cmd/tandem$$')
 	$(MAKE) --no-print-directory fuzz-short
 	$(GO) test -timeout $(TESTTIMEOUT) -count=1 -v ./cmd/tandem
+
+ISP_E2E := TestTsharkHelper|TestDhclientOptions|TestDhcpcdPrefixHint|TestRelayClasses|TestUdhcpc6Unicast|TestRenumberDhclient|TestPairISP
+
+e2e-isp: deps
+	$(GO) test -timeout 10m -count=1 -v -run '^($(ISP_E2E))$$' ./cmd/tandem
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=6 ./...

@@ -25,6 +25,14 @@ import (
 	"time"
 )
 
+func init() {
+	aptPackage["dhcpcd"] = "dhcpcd-base"
+	aptPackage["dhcrelay"] = "isc-dhcp-relay"
+	aptPackage["tshark"] = "tshark"
+	aptPackage["unshare"] = "util-linux"
+	aptPackage["udhcpc6"] = "(none: make deps builds it from Debian's busybox source, .ci/build-udhcpc6.sh)"
+}
+
 // DHCPv6 option codes the tests look for.
 const (
 	optIANA       = 3
