@@ -79,14 +79,13 @@ type tsMsg struct {
 // tsOpt is one option: code, data (from the frame), and the options the
 // dissector found inside its data.
 type tsOpt struct {
-	code          int
-	pos, data0    int // the option-code offset, the data offset
-	end           int
-	data          []byte
-	sub           []*tsOpt
-	pkt           *tsPacket
-	parentIsOpt   bool
-	containerDone bool
+	code        int
+	pos, data0  int // the option-code offset, the data offset
+	end         int
+	data        []byte
+	sub         []*tsOpt
+	pkt         *tsPacket
+	parentIsOpt bool
 }
 
 var tsMsgNames = map[int]string{1: "SOLICIT", 2: "ADVERTISE", 3: "REQUEST", 4: "CONFIRM", 5: "RENEW", 6: "REBIND",
@@ -548,8 +547,7 @@ func (p *tsPacket) tile(what string, lo, hi int, opts []*tsOpt) {
 	}
 }
 
-// tsExchange filters packets: messages of the given client-level type (0:
-// any), to or from the client side.
+// tsOfType filters packets by their client-level message type (0: any).
 func tsOfType(pkts []*tsPacket, typ int) []*tsPacket {
 	var out []*tsPacket
 	for _, p := range pkts {
@@ -574,7 +572,7 @@ func tsSummary(pkts []*tsPacket) string {
 	return b.String()
 }
 
-// tsRequire is requireE2E's extra check that tshark is there.
+// tsPcap is the path of a capture named name in tp's directory.
 func tsPcap(tp *topo, name string) string { return filepath.Join(tp.dir, name+".pcap") }
 
 // addrIn reports whether address s is in [lo, hi].
