@@ -82,7 +82,7 @@ test: deps
 	$(MAKE) --no-print-directory fuzz-short
 	$(GO) test -timeout $(TESTTIMEOUT) -count=1 -v ./cmd/tandem
 
-ISP_E2E := TestTsharkHelper|TestDhclientOptions|TestDhcpcdPrefixHint|TestRelayClasses|TestUdhcpc6Unicast|TestRenumberDhclient|TestPairISP
+ISP_E2E := TestTsharkHelper|TestDhclientOptions|TestDhcpcdPrefixHint|TestRelayClasses|TestUdhcpc6Unicast|TestRenumberDhclient|TestPairISP|TestUnicastSolicitDiscarded
 
 e2e-isp: deps
 	$(GO) test -timeout 10m -count=1 -v -run '^($(ISP_E2E))$$' ./cmd/tandem
