@@ -5,6 +5,9 @@
 #                a crash, takeover and recovery, in about 35 s (no root, no config)
 #   make deps    install what the tests use (Debian packages when run as root; Go modules)
 #   make test    vet, race tests of the concurrent packages, then every test incl. end-to-end
+#   make e2e-isp the ISP-feature end-to-end tests alone (root; about a minute):
+#                dhclient, dhcpcd, dhcrelay, udhcpc6 and a failover pair, every
+#                exchange captured and checked with tshark
 #   make bench   every benchmark, 6 counts (compare runs with benchstat)
 #   make bench-suite  tandem vs Kea end to end in network namespaces (root,
 #                about 5 minutes; not part of make test): a table, and
@@ -15,8 +18,9 @@
 #                make test runs (about 2 minutes with compiling)
 #
 # The end-to-end tests (cmd/tandem/e2e_test.go) need root: they create network
-# namespaces and run ISC dhclient and Kea's perfdhcp against the binary. As
-# another user they skip (with CI=true they fail instead).
+# namespaces and run ISC dhclient, dhcpcd, BusyBox udhcpc6, ISC dhcrelay and
+# Kea's perfdhcp against the binary, and check the captured packets with
+# tshark. As another user they skip (with CI=true they fail instead).
 
 GO         ?= go
 BIN        ?= bin/tandem
@@ -28,9 +32,13 @@ TESTTIMEOUT ?= 20m
 RACE_PKGS  ?= ./engine/... ./journal/... ./netio/... ./replicate/...
 
 # tool → Debian package, for what the tests need.
-DEB_TOOLS := dhclient:isc-dhcp-client perfdhcp:kea-admin kea-dhcp6:kea-dhcp6-server ip:iproute2 curl:curl tcpdump:tcpdump nft:nftables openssl:openssl
+DEB_TOOLS := dhclient:isc-dhcp-client perfdhcp:kea-admin kea-dhcp6:kea-dhcp6-server ip:iproute2 curl:curl tcpdump:tcpdump nft:nftables openssl:openssl \
+	dhcpcd:dhcpcd-base dhcrelay:isc-dhcp-relay tshark:tshark
+# BusyBox's udhcpc6 is built from Debian's busybox source (Debian's binary
+# package leaves the applet out): .ci/build-udhcpc6.sh, into $(UDHCPC6_PREFIX)/bin.
+UDHCPC6_PREFIX ?= /usr/local
 
-.PHONY: all build run deps test bench bench-suite lint fuzz fuzz-short fuzz-run clean
+.PHONY: all build run deps test e2e-isp bench bench-suite lint fuzz fuzz-short fuzz-run clean
 
 all: build
 
@@ -49,15 +57,19 @@ deps:
 		fi; \
 	done; \
 	if [ -z "$$missing" ]; then \
-		echo "deps: test tools present (dhclient, perfdhcp, kea-dhcp6, ip, curl, tcpdump, nft)"; \
+		echo "deps: test tools present (dhclient, perfdhcp, kea-dhcp6, ip, curl, tcpdump, nft, dhcpcd, dhcrelay, tshark)"; \
 	elif [ "$$(id -u)" -ne 0 ]; then \
 		echo "deps: not root: not installing$$missing (the end-to-end tests will skip)"; \
 	elif ! command -v apt-get >/dev/null 2>&1; then \
 		echo "deps: no apt-get: install$$missing yourself (the end-to-end tests need them)"; \
 	else \
 		echo "deps: apt-get install$$missing"; \
+		case " $$missing " in *" tshark "*) \
+			echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections;; \
+		esac; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends$$missing; \
 	fi
+	@PREFIX=$(UDHCPC6_PREFIX) ./.ci/build-udhcpc6.sh
 	$(GO) mod download
 
 # The end-to-end tests (./cmd/tandem) run after the rest, on their own: they
@@ -69,6 +81,11 @@ test: deps
 	$(GO) test -timeout $(TESTTIMEOUT) $$($(GO) list ./... | grep -v '/cmd/tandem$$')
 	$(MAKE) --no-print-directory fuzz-short
 	$(GO) test -timeout $(TESTTIMEOUT) -count=1 -v ./cmd/tandem
+
+ISP_E2E := TestTsharkHelper|TestDhclientOptions|TestDhcpcdPrefixHint|TestRelayClasses|TestUdhcpc6Unicast|TestRenumberDhclient|TestPairISP|TestUnicastSolicitDiscarded
+
+e2e-isp: deps
+	$(GO) test -timeout 10m -count=1 -v -run '^($(ISP_E2E))$$' ./cmd/tandem
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=6 ./...

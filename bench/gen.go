@@ -213,6 +213,11 @@ func newGen(c Config, maxRate float64) (*gen, error) {
 	if c.InterfaceID != "" {
 		g.build.interfaceID = []byte(c.InterfaceID)
 	}
+	g.build.remoteID = c.RemoteID
+	g.build.subscriber = c.SubscriberID
+	if c.PDHintLen > 0 {
+		g.build.pdHint = netip.PrefixFrom(netip.IPv6Unspecified(), c.PDHintLen)
+	}
 	if err := g.open(); err != nil {
 		return nil, err
 	}

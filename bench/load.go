@@ -31,12 +31,22 @@ type Config struct {
 	// multicast to ff02::1:2 on this interface (port 547, or Server's port
 	// when Server is a multicast address), from its link-local address on
 	// ClientPort. One socket; Server, Link, InterfaceID and Sockets are
-	// unused. For use inside a network namespace.
+	// unused (RemoteID and SubscriberID are refused). For use inside a
+	// network namespace.
 	Interface  string
 	ClientPort int // direct: the source port; 0 means 546, where servers reply
 	// InterfaceID, when set, is sent as the relay's INTERFACE_ID option
 	// (servers such as Kea can select the subnet by it).
 	InterfaceID string
+	// RemoteID, when set, is sent as the relay's REMOTE_ID option (RFC
+	// 4649): its data, the relay's 4-byte enterprise number first.
+	RemoteID []byte
+	// SubscriberID, when set, is sent as the relay's SUBSCRIBER_ID option
+	// (RFC 4580).
+	SubscriberID []byte
+	// PDHintLen, when nonzero, makes each SOLICIT's IA_PD carry a
+	// prefix-length hint: an IAPREFIX ::/PDHintLen (RFC 8415 §18.2.1).
+	PDHintLen int
 	// Also, relayed, are further servers every message is sent to as
 	// well, as a relay configured with the addresses of both servers of a
 	// failover pair forwards to each (RFC 8415 §19.1). The first answer
@@ -200,6 +210,18 @@ func (c *Config) validate() error {
 	}
 	if len(c.InterfaceID) > 255 {
 		return errors.New("bench: interface-id longer than 255 bytes")
+	}
+	if c.RemoteID != nil && (len(c.RemoteID) < 5 || len(c.RemoteID) > 255) {
+		return errors.New("bench: remote-id must be 5 to 255 bytes: a 4-byte enterprise number, then the remote-id")
+	}
+	if c.SubscriberID != nil && (len(c.SubscriberID) == 0 || len(c.SubscriberID) > 255) {
+		return errors.New("bench: subscriber-id must be 1 to 255 bytes")
+	}
+	if c.Interface != "" && (c.RemoteID != nil || c.SubscriberID != nil) {
+		return errors.New("bench: remote-id and subscriber-id are relay options: not with a direct run")
+	}
+	if c.PDHintLen < 0 || c.PDHintLen > 128 {
+		return errors.New("bench: pd-hint-len must be 1 to 128")
 	}
 	if c.RampStart <= 0 {
 		c.RampStart = defaultRampStart

@@ -10,15 +10,16 @@ import (
 // What the simulated clients put on the wire. Plain RFC 8415 client
 // messages, so any server answers them:
 //
-//	SOLICIT  CLIENTID ELAPSED_TIME [IA_NA] [IA_PD]
+//	SOLICIT  CLIENTID ELAPSED_TIME [IA_NA] [IA_PD[(IAPREFIX ::/hint)]]
 //	REQUEST  CLIENTID SERVERID ELAPSED_TIME [IA_NA(IAADDR)] [IA_PD(IAPREFIX)]   (from the ADVERTISE)
 //	RENEW    CLIENTID SERVERID ELAPSED_TIME [IA_NA(IAADDR)] [IA_PD(IAPREFIX)]   (the client's binding)
 //	RELEASE  the same as RENEW
 //	REBIND   CLIENTID ELAPSED_TIME [IA_NA(IAADDR)] [IA_PD(IAPREFIX)]            (the client's binding, any server)
 //
 // Relayed, each is wrapped in one RELAY-FORW (hop count 0, link-address
-// --link, peer-address fe80::<client>) with an INTERFACE_ID when one is
-// configured, and a RELAY_SOURCE_PORT (RFC 8357) because the generator's
+// --link, peer-address fe80::<client>) with an INTERFACE_ID, a REMOTE_ID
+// (RFC 4649) and a SUBSCRIBER_ID (RFC 4580) when configured (the same for
+// every client: a server's client classes can match them), and a RELAY_SOURCE_PORT (RFC 8357) because the generator's
 // sockets are not on port 547: without it, Kea sends the RELAY-REPL to port
 // 547 of the relay, where nobody listens. Direct, the client message goes
 // to ff02::1:2 as it is.
@@ -44,8 +45,13 @@ type builder struct {
 	relayed     bool
 	link        netip.Addr
 	interfaceID []byte
-	relayPort   bool // add RELAY_SOURCE_PORT
-	na, pd      bool // IAs a SOLICIT asks for
+	remoteID    []byte // REMOTE_ID data: enterprise number, then the remote-id
+	subscriber  []byte // SUBSCRIBER_ID data
+	relayPort   bool   // add RELAY_SOURCE_PORT
+	na, pd      bool   // IAs a SOLICIT asks for
+	// pdHint, when valid (::/len), is the prefix-length hint a SOLICIT's
+	// IA_PD carries as an IAPREFIX (RFC 8415 §18.2.1).
+	pdHint netip.Prefix
 }
 
 // clientDUID is the DUID-LL (Ethernet) of client n: MAC 02:00 followed by n.
@@ -77,6 +83,12 @@ func (bd *builder) append(b []byte, t wire.MsgType, xid [3]byte, n uint32, a *as
 		if bd.interfaceID != nil {
 			b = wire.AppendOption(b, wire.OptInterfaceID, bd.interfaceID)
 		}
+		if bd.remoteID != nil {
+			b = wire.AppendOption(b, wire.OptRemoteID, bd.remoteID)
+		}
+		if bd.subscriber != nil {
+			b = wire.AppendOption(b, wire.OptSubscriberID, bd.subscriber)
+		}
 		if bd.relayPort {
 			// Downstream Source Port 0: there is no relay below us.
 			b = wire.AppendUint16Option(b, optRelayPort, 0)
@@ -107,6 +119,8 @@ func (bd *builder) append(b []byte, t wire.MsgType, xid [3]byte, n uint32, a *as
 		b, s = wire.BeginIA(b, wire.OptIAPD, iaid, 0, 0)
 		if a.prefix.IsValid() {
 			b = wire.AppendIAPrefix(b, a.prefix, 0, 0)
+		} else if t == wire.Solicit && bd.pdHint.IsValid() {
+			b = wire.AppendIAPrefix(b, bd.pdHint, 0, 0)
 		}
 		b = wire.EndOption(b, s)
 	}

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"net/netip"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/tandemdhcp/tandem/bench"
 )
@@ -14,7 +17,8 @@ const benchUsage = `NAME
     tandem bench — DHCPv6 load generator
 
 SYNOPSIS
-    tandem bench --server ADDR [--link ADDR] [--interface-id ID] [--sockets N] [options]
+    tandem bench --server ADDR [--link ADDR] [--interface-id ID] [--remote-id HEX]
+                 [--subscriber-id ID] [--sockets N] [options]
     tandem bench --interface IF [options]
 
 DESCRIPTION
@@ -30,7 +34,9 @@ DESCRIPTION
 
     Relayed (the default): each message is wrapped in a RELAY-FORW claiming
     --link as the link-address (and --interface-id, if given; either selects
-    the server's subnet) and sent by unicast to --server from --sockets
+    the server's subnet; --remote-id and --subscriber-id add RFC 4649's
+    REMOTE_ID and RFC 4580's SUBSCRIBER_ID, which a server's client classes
+    can match) and sent by unicast to --server from --sockets
     source ports in turn, so a server's SO_REUSEPORT readers share the load.
     The RELAY-FORW carries RFC 8357's relay source port option, so servers
     (Kea included) answer to the port it came from.
@@ -45,6 +51,9 @@ DESCRIPTION
     --max-drop drops, nothing skipped, the generator keeping up) up to
     --ramp-max, then --ramp-steps bisections. It prints every stage and
     max_clean_rate.
+
+    --pd-hint-len N makes each SOLICIT's IA_PD carry a prefix-length hint,
+    an IAPREFIX ::/N (RFC 8415 §18.2.1).
 
     The generator allocates nothing per packet: one goroutine polls all its
     sockets once per millisecond tick with recvmmsg and sends each socket's
@@ -70,6 +79,7 @@ EXAMPLES
     tandem bench --server [::1]:5547 --rate 20000 --duration 5s
     tandem bench --server [2001:db8::1]:547 --link 2001:db8:1::1 --mix solicit=70,renew=25,release=5
     tandem bench --server [::1]:5547 --rate 0 --duration 3s --json
+    tandem bench --server [::1]:5547 --remote-id 00:00:11:8b:6c:69:6e:65:37 --ia pd --pd-hint-len 60
     ip netns exec cli tandem bench --interface veth0 --rate 5000 --ia na
 
 EXIT STATUS
@@ -83,6 +93,9 @@ func benchMain(args []string) int {
 	server := fs.String("server", c.Server.String(), "relayed: server `address:port` (port 547 when omitted)")
 	link := fs.String("link", c.Link.String(), "relayed: the relay link-address to claim")
 	fs.StringVar(&c.InterfaceID, "interface-id", "", "relayed: send this relay INTERFACE_ID option")
+	remoteID := fs.String("remote-id", "", "relayed: send a relay REMOTE_ID option with this data, `colon-hex`: the 4-byte enterprise number, then the remote-id")
+	subscriberID := fs.String("subscriber-id", "", "relayed: send this relay SUBSCRIBER_ID option (text)")
+	fs.IntVar(&c.PDHintLen, "pd-hint-len", 0, "SOLICITs' IA_PD asks for a prefix of this `length` (IAPREFIX ::/N); 0: no hint")
 	fs.IntVar(&c.Sockets, "sockets", c.Sockets, "relayed: source sockets (ports) to spread the load over")
 	fs.StringVar(&c.Interface, "interface", "", "direct: multicast to ff02::1:2 on this `interface` instead of relaying")
 	fs.StringVar(&c.Interface, "direct", "", "the same as --interface")
@@ -109,6 +122,19 @@ func benchMain(args []string) int {
 	var err error
 	if c.Mix, err = bench.ParseMix(*mix); err != nil {
 		fmt.Fprintln(os.Stderr, "tandem bench: --mix:", err)
+		return 2
+	}
+	if *remoteID != "" {
+		if c.RemoteID, err = parseColonHex(*remoteID); err != nil || len(c.RemoteID) < 5 {
+			fmt.Fprintf(os.Stderr, "tandem bench: --remote-id %q: want colon-hex, a 4-byte enterprise number then at least one byte\n", *remoteID)
+			return 2
+		}
+	}
+	if *subscriberID != "" {
+		c.SubscriberID = []byte(*subscriberID)
+	}
+	if c.PDHintLen < 0 || c.PDHintLen > 128 {
+		fmt.Fprintln(os.Stderr, "tandem bench: --pd-hint-len must be 0 to 128")
 		return 2
 	}
 	ap, err := netip.ParseAddrPort(*server)
@@ -190,4 +216,25 @@ func printResult(r *bench.Result) {
 	if r.LastAddr != "" || r.LastPrefix != "" {
 		fmt.Printf("last lease: %s %s\n", r.LastAddr, r.LastPrefix)
 	}
+}
+
+// parseColonHex reads "00:00:11:8b:01" (or plain hex "0000118b01") as bytes.
+func parseColonHex(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if !strings.Contains(s, ":") {
+		return hex.DecodeString(s)
+	}
+	parts := strings.Split(s, ":")
+	b := make([]byte, len(parts))
+	for i, p := range parts {
+		if len(p) == 0 || len(p) > 2 {
+			return nil, fmt.Errorf("bad byte %q", p)
+		}
+		v, err := strconv.ParseUint(p, 16, 8)
+		if err != nil {
+			return nil, err
+		}
+		b[i] = byte(v)
+	}
+	return b, nil
 }

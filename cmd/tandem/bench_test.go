@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"os"
@@ -65,6 +66,10 @@ func TestBenchFlagErrors(t *testing.T) {
 		{"--link", "x"},
 		{"--rate", "-5"},
 		{"stray"},
+		{"--remote-id", "00:00:0d"},
+		{"--remote-id", "00:00:0d:e9:zz"},
+		{"--remote-id", "00:00:0d:e9:123"},
+		{"--pd-hint-len", "129"},
 	} {
 		if code := benchMain(args); code != 2 {
 			t.Errorf("tandem bench %v: exit %d, want 2", args, code)
@@ -130,5 +135,44 @@ func TestBenchCommandRamp(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "max clean rate: 300") || !strings.Contains(out, "renew") ||
 		!bytes.Contains([]byte(out), []byte("p99.9 ms")) {
 		t.Errorf("text output:\n%s", out)
+	}
+}
+
+func TestParseColonHex(t *testing.T) {
+	for in, want := range map[string]string{
+		"00:00:0d:e9:62:69:7a": "00000de962697a",
+		"0:0:d:e9:1":           "00000de901",
+		"00000de901":           "00000de901",
+	} {
+		b, err := parseColonHex(in)
+		if err != nil || hex.EncodeToString(b) != want {
+			t.Errorf("parseColonHex(%q) = %x, %v; want %s", in, b, err, want)
+		}
+	}
+	for _, in := range []string{"0:0::1", "xyz", "000", "1:100"} {
+		if b, err := parseColonHex(in); err == nil {
+			t.Errorf("parseColonHex(%q) = %x, want an error", in, b)
+		}
+	}
+}
+
+// TestBenchCommandRelayOptions: --remote-id, --subscriber-id and
+// --pd-hint-len make well-formed exchanges that a server answers.
+func TestBenchCommandRelayOptions(t *testing.T) {
+	srv := benchNode(t)
+	out, code := captureStdout(t, func() int {
+		return benchMain([]string{"--server", srv, "--rate", "200", "--duration", "300ms", "--clients", "500",
+			"--remote-id", "00:00:0d:e9:6c:69:6e:65:37", "--subscriber-id", "sub-7", "--interface-id", "port7",
+			"--pd-hint-len", "60", "--json"})
+	})
+	var r struct {
+		Completed uint64  `json:"completed"`
+		DropRatio float64 `json:"drop_ratio"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil || code != 0 {
+		t.Fatalf("exit %d, %v: %s", code, err, out)
+	}
+	if r.Completed < 30 || r.DropRatio > 0.01 {
+		t.Errorf("with relay options and a hint: %s", out)
 	}
 }
