@@ -414,6 +414,10 @@ func (n *Node) stepBatch(b *rxBatch, held []*rxBatch) []*rxBatch {
 // depended on them, then returns the batches to their readers.
 func (n *Node) flush(held []*rxBatch) []*rxBatch {
 	if !n.eng.HasReady() {
+		// A batch that only dropped packets still moved the drop
+		// counters: publish them, or they read stale until the next
+		// answered exchange.
+		n.publish()
 		return n.release(held)
 	}
 	rd := n.eng.Ready()
