@@ -69,9 +69,9 @@ func (e *Engine) client(in *Input) {
 		e.drop(DropNoSubnet)
 		return
 	}
+	line := lineOf(in.Pkt)
+	e.cls = e.classify(in, sn, &line) // also off any subnet: an Information-request's options
 	if sn >= 0 {
-		line := lineOf(in.Pkt)
-		e.cls = e.classify(in, sn, &line)
 		e.resv = e.subnets[sn].reservationFor(m.ClientID, &line)
 	}
 	// RFC 8156 §8: the subnet's failover endpoint decides whether it may
