@@ -206,12 +206,14 @@ func TestConnectTCP(t *testing.T) {
 
 func TestSendErrors(t *testing.T) {
 	s := startSecondary(t, "127.0.0.1", nil)
-	p := startPrimary(t, s.Addr(), nil)
 	f, o := wire.BeginFrame(nil, wire.BndUpd, 1, 0)
 	frame := wire.EndFrame(f, o)
+	// Before the primary exists: a primary started first may connect
+	// before the check runs.
 	if err := s.Send(frame); !errors.Is(err, ErrNotConnected) {
 		t.Errorf("before Up: %v", err)
 	}
+	p := startPrimary(t, s.Addr(), nil)
 	waitEvent(t, p, EventUp)
 	waitEvent(t, s, EventUp)
 	for _, tc := range []struct {
