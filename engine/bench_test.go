@@ -15,14 +15,14 @@ import (
 
 // BenchmarkStep is one warm message through decode → Step → Ready →
 // Advance, for a client that already holds its address and prefix; the
-// /service variants run serviceConfig (3 classes, 8 options asked for).
+// +service variants run serviceConfig (3 classes, 8 options asked for).
 func BenchmarkStep(b *testing.B) {
 	for _, typ := range []wire.MsgType{wire.Solicit, wire.Request, wire.Renew} {
-		for _, variant := range []string{"direct", "relayed", "relayed/service"} {
+		for _, variant := range []string{"direct", "relayed", "relayed+service"} {
 			relayed := variant != "direct"
 			b.Run(map[wire.MsgType]string{wire.Solicit: "solicit", wire.Request: "request", wire.Renew: "renew"}[typ]+"/"+variant, func(b *testing.B) {
 				w := newWarmPath(b, typ, relayed)
-				if variant == "relayed/service" {
+				if variant == "relayed+service" {
 					w = newWarmPathWith(b, serviceConfig(), serviceORO, typ, relayed)
 				}
 				b.ReportAllocs()
@@ -41,12 +41,12 @@ func BenchmarkStep(b *testing.B) {
 // decoded, REQUEST built from it and stepped, REPLY decoded and checked.
 // New leases allocate (a record, the DUID string, map growth); the engine
 // is replaced every 2^17 clients so the state stays a realistic size. The
-// /service variants run serviceConfig (3 classes, class pools, 8 options
+// +service variants run serviceConfig (3 classes, class pools, 8 options
 // over every level, all asked for): the cost of an ISP's config.
 func BenchmarkExchange(b *testing.B) {
-	for _, variant := range []string{"direct", "relayed", "direct/service", "relayed/service"} {
+	for _, variant := range []string{"direct", "relayed", "direct+service", "relayed+service"} {
 		relayed := strings.HasPrefix(variant, "relayed")
-		service := strings.HasSuffix(variant, "/service")
+		service := strings.HasSuffix(variant, "+service")
 		b.Run(variant, func(b *testing.B) {
 			cfg, oro := basicConfig(), []uint16{wire.OptDNSServers}
 			if service {
