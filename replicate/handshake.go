@@ -17,7 +17,7 @@ type Partner struct {
 	MCLT         time.Duration // the relationship's MCLT
 	Keepalive    time.Duration // the partner's KEEPALIVE_TIME: we send CONTACT every quarter of it
 	MaxUnacked   uint32        // BNDUPDs we may have in flight to the partner
-	ConnectFlags uint16
+	ConnectFlags uint16        // the partner's OPTION_F_CONNECT_FLAGS: what it does (0 when absent)
 	Skew         time.Duration // partner clock minus ours, from the handshake message's sent-time
 }
 
