@@ -45,7 +45,7 @@ func TestFrameZeroAlloc(t *testing.T) {
 				t.Fatal(err)
 			}
 			b := fw.Tail()
-			b = appendContact(b, 7, 8)
+			b = wire.AppendContact(b, 7, 8)
 			if err := fw.Commit(b); err != nil {
 				t.Fatal(err)
 			}

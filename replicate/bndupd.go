@@ -213,8 +213,10 @@ func leaseAt(m *wire.FailoverMsg, i int) (*wire.BindingIA, *wire.BindingLease) {
 //
 // The caller sets what needs a lookup: Configured (the resource lies in
 // this endpoint's pools; the zero value makes DecideBndUpd reject, so a
-// forgotten lookup imports nothing) and UnknownVPN (the wire decoder does
-// not keep VSS, so a BNDUPD for a non-global VPN cannot be seen here).
+// forgotten lookup imports nothing). UnknownVPN is set here: tandem serves
+// only the global VPN, so an OPTION_VSS naming any other (in CLIENT_DATA
+// for the client form, in the IAPREFIX for the prefix form, RFC 8156 §7.4)
+// makes DecideBndUpd reject the lease with ConfigurationConflict (§7.5.4).
 //
 // Times become Unix seconds; absent options are 0. CLT_TIME is relative:
 // RawCLTT is LQ_BASE_TIME − CLT_TIME as the partner's clock saw it (stored
@@ -246,6 +248,7 @@ func ReceivedFromWire(m *wire.FailoverMsg, i int, skew int64, r *engine.Received
 		if l.Has&wire.HasLQBaseTime != 0 {
 			base = l.LQBaseTime
 		}
+		r.UnknownVPN = l.Has&wire.HasVSS != 0 && !l.VSSGlobal
 	} else {
 		r.Form, r.IAID = engine.FormClient, ia.IAID
 		switch ia.Code {
@@ -257,6 +260,7 @@ func ReceivedFromWire(m *wire.FailoverMsg, i int, skew int64, r *engine.Received
 		if m.Client.HasLQBaseTime {
 			base = m.Client.LQBaseTime
 		}
+		r.UnknownVPN = !wire.GlobalVPN(m.Client.VSS)
 		if id := m.Client.ClientID; len(id) > 0 {
 			if duid != string(id) { // no allocation to compare
 				duid = string(id)
@@ -370,16 +374,23 @@ func AppendBndReply(dst []byte, upd *wire.FailoverMsg, results []LeaseResult) []
 // and F_PARTNER_LIFETIME_SENT in Unix seconds (0 when absent: the status had
 // no timeout), the value engine.FOTimes.Acked takes.
 //
-// A STATUS_CODE's scope is where it sits (RFC 8156 §6.4): on the message it
-// rejects every lease, on an IA every lease in it, on the IAADDR or
-// IAPREFIX that lease. No STATUS_CODE, or Success, means accepted. The
-// message-level status is returned as whole (0: none), so a reply that
-// rejects the whole update and echoes no lease is still seen. For the
-// prefix form the returned status and state-expiration-time the RFC says
-// to store are in m.Prefix.
+// A STATUS_CODE's scope is where it sits (RFC 8156 §7.6, §7.7): in the
+// outermost option — the CLIENT_DATA, or the prefix form's IAPREFIX — it
+// rejects the entire BNDUPD; in an IA every lease in it; in an IAADDR or
+// IAPREFIX that lease. tandem itself rejects per lease, and a BNDUPD with
+// no lease with a STATUS_CODE beside the (absent) binding, at the message
+// level, which rejects every lease too. No STATUS_CODE, or Success, means
+// accepted. A status rejecting the entire update (message or CLIENT_DATA
+// level) is returned as whole (0: none), so a reply that rejects the whole
+// update and echoes no lease is still seen. For the prefix form the
+// returned status and state-expiration-time the RFC says to store are in
+// m.Prefix.
 func ParseBndReply(m *wire.FailoverMsg, fn func(p netip.Prefix, accepted bool, status uint16, partnerLifetimeSent int64)) (whole uint16) {
 	if m.Has&wire.FHasStatus != 0 {
 		whole = m.Status
+	}
+	if whole == 0 && m.HasClientData && m.Client.HasStatus {
+		whole = m.Client.Status
 	}
 	for i := 0; ; i++ {
 		ia, l := leaseAt(m, i)

@@ -107,9 +107,11 @@ type Config struct {
 	// everything queued since its last write; a smaller cap trades
 	// syscalls for shorter bursts on the wire.
 	WriteBatch int
-	// ConnectFlags is F_CONNECT_FLAGS (wire.ConnectFlagFixedPDLen). Both
-	// sides must agree.
-	ConnectFlags uint16
+	// DelegatesPrefixes is set when this relationship's subnets have
+	// pd-pools. Then a partner whose CONNECT_FLAGS lack FIXED_PD_LENGTH is
+	// refused: it may delegate prefixes of lengths a pd-pool cannot hold
+	// (checkFlags). We always send FIXED_PD_LENGTH (connectFlags).
+	DelegatesPrefixes bool
 	// State is the STATE sent after each CONNECT exchange until
 	// SetLocalState changes it. State.State must be set.
 	State LocalState
@@ -183,9 +185,6 @@ func (c *Config) validate() error {
 	}
 	if c.MaxUnacked == 0 {
 		c.MaxUnacked = DefaultMaxUnacked
-	}
-	if c.ConnectFlags&^wire.ConnectFlagFixedPDLen != 0 {
-		return errors.New("replicate: unknown ConnectFlags bits")
 	}
 	if c.State.State == 0 {
 		return errors.New("replicate: State.State must be set: it is what STATE carries after CONNECT")

@@ -27,8 +27,8 @@ func handshakeSeeds() map[string][]byte {
 	return map[string][]byte{
 		"connect":              appendConnect(nil, &c, 0x4242, sent)[2:],
 		"connect-unnamed":      appendConnect(nil, &anon, 7, sent)[2:],
-		"connectreply":         appendConnectReply(nil, &c, 0x4242, sent, 30, 0, "")[2:],
-		"connectreply-refused": appendConnectReply(nil, nil, 0x4242, sent, 0, wire.StatusExcessiveTimeSkew, "clocks 30s apart (limit 5s)")[2:],
+		"connectreply":         appendConnectReply(nil, &c, 0x4242, sent, 30)[2:],
+		"connectreply-refused": appendRefusal(nil, 0x4242, sent, wire.StatusExcessiveTimeSkew, "clocks 30s apart (limit 5s)")[2:],
 		"disconnect":           appendDisconnect(nil, 9, sent, wire.StatusServerShuttingDown, "server shutting down")[2:],
 		"state":                appendState(nil, testState, 3, sent)[2:],
 	}

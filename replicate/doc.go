@@ -9,8 +9,9 @@
 //	primary (dials, backs off)                secondary (listens, checks peer address)
 //	  ── TCP connect ─────────────────────────▶  address not allowed → close, counted
 //	  ── TLS handshake (optional) ────────────▶  no verified client cert → close, counted
-//	  ── CONNECT version, MCLT, keepalive, ───▶  name, version, skew > 5 s, flags checked;
-//	     max-unacked, flags, name                refusal: CONNECTREPLY(status), close
+//	  ── CONNECT version, MCLT, keepalive, ───▶  name, version, skew > 5 s, flags checked
+//	     max-unacked, flags, name                (refused only for what we cannot process);
+//	                                             refusal: CONNECTREPLY(status), close
 //	  ◀── CONNECTREPLY (MCLT echoed) + STATE ──  adopts the primary's MCLT
 //	  version, MCLT, flags checked; mismatch:
 //	  DISCONNECT(status), close
@@ -21,7 +22,9 @@
 //
 // Frames are a 2-byte length (not counting itself), the 8-byte failover
 // header (type, xid, sent-time) and options; wire.FailoverMsg decodes them
-// and wire.BeginFrame/EndFrame build them. FrameReader and FrameWriter move
+// and wire's builders beside it (wire.AppendConnect, AppendConnectReply,
+// AppendConnectRefusal, AppendState, AppendContact, AppendDisconnect) build
+// the link's own. FrameReader and FrameWriter move
 // them over a stream without allocating per frame.
 //
 // # Several relationships on one socket (m-to-1)

@@ -19,15 +19,18 @@ import (
 // checkHandshake judges a received message as CONNECT (secondary) and as
 // CONNECTREPLY (primary) and checks each verdict against RFC 8156 §6.1–6.2,
 // then that the answer we would send decodes to what it says.
-func checkHandshake(b []byte, delta int16, fixedPD bool) error {
+func checkHandshake(b []byte, delta int16, pdPools bool) error {
 	var m wire.FailoverMsg
 	if m.Decode(b) != nil {
 		return nil
 	}
 	c := testConfig(false)
 	c.MaxUnacked = DefaultMaxUnacked
-	if fixedPD {
-		c.ConnectFlags = wire.ConnectFlagFixedPDLen
+	c.DelegatesPrefixes = pdPools
+	// What CONNECT_FLAGS we cannot process (checkFlags): variable-length
+	// delegations, when we have pd-pools. Bits we do not know are ignored.
+	cannot := func(m *wire.FailoverMsg, c *Config) bool {
+		return c.DelegatesPrefixes && m.ConnectFlags&wire.ConnectFlagFixedPDLen == 0
 	}
 	now := time.Unix(wire.UnixTime(m.SentTime), 0).Add(time.Duration(delta) * time.Second)
 	const need = wire.FHasVersion | wire.FHasMCLT | wire.FHasKeepalive | wire.FHasMaxUnacked
@@ -37,7 +40,7 @@ func checkHandshake(b []byte, delta int16, fixedPD bool) error {
 		skew := -time.Duration(delta) * time.Second
 		switch {
 		case m.Type != wire.Connect, m.Has&need != need, m.Version>>16 != ProtocolVersion>>16,
-			time.Duration(m.MCLT)*time.Second != c.MCLT, m.KeepaliveTime == 0, m.ConnectFlags != c.ConnectFlags,
+			time.Duration(m.MCLT)*time.Second != c.MCLT, m.KeepaliveTime == 0, cannot(&m, &c),
 			m.RelationshipName != nil && string(m.RelationshipName) != c.Name,
 			skew > MaxSkew || skew < -MaxSkew:
 			return fmt.Errorf("accepted CONNECT %+v (skew %v)", m, skew)
@@ -46,13 +49,13 @@ func checkHandshake(b []byte, delta int16, fixedPD bool) error {
 			return fmt.Errorf("partner %+v from CONNECT %+v", p, m)
 		}
 		// Our accepting CONNECTREPLY satisfies a primary configured alike.
-		reply := appendConnectReply(nil, &c, m.XID, m.SentTime, m.MCLT, 0, "")
+		reply := appendConnectReply(nil, &c, m.XID, m.SentTime, m.MCLT)
 		var rm wire.FailoverMsg
 		if err := decodeWhole(reply, &rm); err != nil {
 			return fmt.Errorf("our CONNECTREPLY: %v", err)
 		}
 		pc := testConfig(true)
-		pc.ConnectFlags = c.ConnectFlags
+		pc.DelegatesPrefixes = c.DelegatesPrefixes
 		if pp, r := checkConnectReply(&pc, &rm); r != nil || pp.MaxUnacked != c.MaxUnacked || rm.XID != m.XID {
 			return fmt.Errorf("a primary refuses our CONNECTREPLY: %+v, %+v", r, pp)
 		}
@@ -61,10 +64,10 @@ func checkHandshake(b []byte, delta int16, fixedPD bool) error {
 	}
 
 	pc := testConfig(true)
-	pc.ConnectFlags = c.ConnectFlags
+	pc.DelegatesPrefixes = c.DelegatesPrefixes
 	if p, r := checkConnectReply(&pc, &m); r == nil {
 		if m.Has&need != need || m.Version>>16 != ProtocolVersion>>16 || time.Duration(m.MCLT)*time.Second != pc.MCLT ||
-			m.KeepaliveTime == 0 || m.ConnectFlags != pc.ConnectFlags || p.MaxUnacked != m.MaxUnacked {
+			m.KeepaliveTime == 0 || cannot(&m, &pc) || p.MaxUnacked != m.MaxUnacked {
 			return fmt.Errorf("accepted CONNECTREPLY %+v", m)
 		}
 	} else if err := checkRefusal(r, &m); err != nil {
@@ -89,7 +92,7 @@ func checkRefusal(r *refusal, m *wire.FailoverMsg) error {
 		return fmt.Errorf("a %d-byte reason: it quotes too much of what the peer sent", len(r.reason))
 	}
 	for _, frame := range [][]byte{
-		appendConnectReply(nil, nil, m.XID, 1, 0, r.status, r.reason),
+		appendRefusal(nil, m.XID, 1, r.status, r.reason),
 		appendDisconnect(nil, m.XID, 1, r.status, r.reason),
 	} {
 		var rm wire.FailoverMsg
@@ -121,8 +124,8 @@ func FuzzHandshake(f *testing.F) {
 	}
 	f.Add(handshakeSeeds()["connect"], int16(6), false)
 	f.Add(handshakeSeeds()["connect"], int16(-5), true)
-	f.Fuzz(func(t *testing.T, b []byte, delta int16, fixedPD bool) {
-		if err := checkHandshake(b, delta, fixedPD); err != nil {
+	f.Fuzz(func(t *testing.T, b []byte, delta int16, pdPools bool) {
+		if err := checkHandshake(b, delta, pdPools); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -17,64 +17,65 @@ type Partner struct {
 	MCLT         time.Duration // the relationship's MCLT
 	Keepalive    time.Duration // the partner's KEEPALIVE_TIME: we send CONTACT every quarter of it
 	MaxUnacked   uint32        // BNDUPDs we may have in flight to the partner
-	ConnectFlags uint16
+	ConnectFlags uint16        // the partner's OPTION_F_CONNECT_FLAGS: what it does (0 when absent)
 	Skew         time.Duration // partner clock minus ours, from the handshake message's sent-time
 }
 
-// The link's own messages. Each is built into a caller's buffer with
-// wire's append helpers; sent-time is stamped again as the frame leaves
-// (see stampSentTime), so the value here only matters for tests.
+// connectFlags is the OPTION_F_CONNECT_FLAGS we send: FIXED_PD_LENGTH,
+// because it is true of every configuration tandem accepts. RFC 8156
+// §5.5.2: the bit says "that all prefixes delegated from a given delegable
+// prefix have the same prefix length", and "each delegable prefix may have
+// its own fixed size -- this flag does not imply that all prefixes
+// delegated will be the same size". A tandem pd-pool (engine.PDPool) is one
+// delegable prefix with exactly one delegated-length; a server with no
+// pd-pool delegates nothing, of which the statement holds as well.
+const connectFlags = wire.ConnectFlagFixedPDLen
 
-func appendConnect(b []byte, c *Config, xid, sent uint32) []byte {
-	b, f := wire.BeginFrame(b, wire.Connect, xid, sent)
-	b = wire.AppendUint32Option(b, wire.OptFProtocolVersion, ProtocolVersion)
-	b = wire.AppendUint32Option(b, wire.OptFMCLT, uint32(c.MCLT/time.Second))
-	b = wire.AppendUint32Option(b, wire.OptFKeepaliveTime, uint32(c.Keepalive/time.Second))
-	b = wire.AppendUint32Option(b, wire.OptFMaxUnackedBndUpd, c.MaxUnacked)
-	b = wire.AppendUint16Option(b, wire.OptFConnectFlags, c.ConnectFlags)
-	if c.Name != "" {
-		b = wire.AppendOptionString(b, wire.OptFRelationshipName, c.Name)
+// The link's own messages, built by wire's failover builders; sent-time is
+// stamped again as a queued frame leaves (see writeBatch), so the value
+// here only matters for the handshake's synchronous writes and tests.
+
+// connectParams are the parameters our CONNECT and accepting CONNECTREPLY
+// carry, with the MCLT given (ours in CONNECT, the primary's echoed in
+// CONNECTREPLY).
+func connectParams(c *Config, mclt uint32) wire.ConnectParams {
+	return wire.ConnectParams{
+		Version:    ProtocolVersion,
+		MCLT:       mclt,
+		Keepalive:  uint32(c.Keepalive / time.Second),
+		MaxUnacked: c.MaxUnacked,
+		Flags:      connectFlags,
+		Name:       c.Name,
 	}
-	return wire.EndFrame(b, f)
 }
 
-// appendConnectReply builds an accepting CONNECTREPLY (status 0: no
-// STATUS_CODE, carrying our parameters and echoing the MCLT) or a refusal
-// (STATUS_CODE with the reason as its text, nothing else).
-func appendConnectReply(b []byte, c *Config, xid, sent uint32, mclt uint32, status uint16, reason string) []byte {
-	b, f := wire.BeginFrame(b, wire.ConnectReply, xid, sent)
-	if status != 0 {
-		b = wire.AppendStatus(b, status, statusText(reason))
-		return wire.EndFrame(b, f)
-	}
-	b = wire.AppendUint32Option(b, wire.OptFProtocolVersion, ProtocolVersion)
-	b = wire.AppendUint32Option(b, wire.OptFMCLT, mclt)
-	b = wire.AppendUint32Option(b, wire.OptFKeepaliveTime, uint32(c.Keepalive/time.Second))
-	b = wire.AppendUint32Option(b, wire.OptFMaxUnackedBndUpd, c.MaxUnacked)
-	b = wire.AppendUint16Option(b, wire.OptFConnectFlags, c.ConnectFlags)
-	return wire.EndFrame(b, f)
+func appendConnect(b []byte, c *Config, xid, sent uint32) []byte {
+	p := connectParams(c, uint32(c.MCLT/time.Second))
+	return wire.AppendConnect(b, xid, sent, &p)
+}
+
+// appendConnectReply builds an accepting CONNECTREPLY: our parameters,
+// echoing the CONNECT's MCLT.
+func appendConnectReply(b []byte, c *Config, xid, sent uint32, mclt uint32) []byte {
+	p := connectParams(c, mclt)
+	return wire.AppendConnectReply(b, xid, sent, &p)
+}
+
+// appendRefusal builds a refusing CONNECTREPLY: STATUS_CODE with the
+// reason, clipped, as its text.
+func appendRefusal(b []byte, xid, sent uint32, status uint16, reason string) []byte {
+	return wire.AppendConnectRefusal(b, xid, sent, status, statusText(reason))
 }
 
 func appendState(b []byte, s LocalState, xid, sent uint32) []byte {
-	b, f := wire.BeginFrame(b, wire.State, xid, sent)
-	b = wire.AppendUint8Option(b, wire.OptFServerState, s.State)
-	b = wire.AppendUint8Option(b, wire.OptFServerFlags, s.Flags)
-	b = wire.AppendUint32Option(b, wire.OptFStartTimeOfState, wire.AbsTime(s.StartOfState))
-	if s.State == statePartnerDown {
-		b = wire.AppendUint32Option(b, wire.OptFPartnerDownTime, wire.AbsTime(s.StartOfState))
-	}
-	return wire.EndFrame(b, f)
-}
-
-func appendContact(b []byte, xid, sent uint32) []byte {
-	b, f := wire.BeginFrame(b, wire.Contact, xid, sent)
-	return wire.EndFrame(b, f)
+	// In PARTNER-DOWN the state's start is when it went there (§6.3).
+	start := wire.AbsTime(s.StartOfState)
+	return wire.AppendState(b, xid, sent, &wire.StateParams{State: s.State, Flags: s.Flags,
+		StartTimeOfState: start, PartnerDownTime: start})
 }
 
 func appendDisconnect(b []byte, xid, sent uint32, status uint16, reason string) []byte {
-	b, f := wire.BeginFrame(b, wire.Disconnect, xid, sent)
-	b = wire.AppendStatus(b, status, statusText(reason))
-	return wire.EndFrame(b, f)
+	return wire.AppendDisconnect(b, xid, sent, status, statusText(reason))
 }
 
 // skewOf is the partner's clock minus ours for a message sent at sent
@@ -188,16 +189,30 @@ func checkConnectReply(c *Config, m *wire.FailoverMsg) (Partner, *refusal) {
 	return partnerOf(m), nil
 }
 
-// checkFlags: unknown CONNECT_FLAGS bits are incompatible, and both sides
-// must agree on FIXED_PD_LENGTH (it changes how delegable prefixes split).
+// checkFlags decides whether we can process what the partner's
+// OPTION_F_CONNECT_FLAGS say it does (RFC 8156 §6.1.2, §6.1.3: "Ensure that
+// the secondary server can process information from the primary server as
+// specified in the flags"). The flags describe the sender; they are not a
+// setting both sides must share, so a partner is refused only for what we
+// cannot process:
+//
+//   - FIXED_PD_LENGTH set: every prefix the partner delegates from one
+//     delegable prefix has one length (§5.5.2), which is all tandem's
+//     pd-pools hold. Accepted.
+//   - FIXED_PD_LENGTH clear, or the option absent (no flags): the partner
+//     may delegate prefixes of several lengths from one delegable prefix.
+//     tandem cannot hold those, so when this relationship delegates
+//     prefixes (Config.DelegatesPrefixes) the connection is refused — the
+//     RFC's own example. With no pd-pool, no such binding concerns us, and
+//     a partner without the flag (an address-only server) is accepted.
+//   - Bits 0–14 are MBZ: a sender sets them to zero; a receiver ignores
+//     them. A bit defined after RFC 8156 describes an attribute of the
+//     sender we do not know of, not something we were asked to do.
 func checkFlags(c *Config, m *wire.FailoverMsg) *refusal {
-	f := m.ConnectFlags // absent reads as 0: no flags
-	if f&^wire.ConnectFlagFixedPDLen != 0 {
-		return &refusal{wire.StatusConfigurationConflict, fmt.Sprintf("unknown CONNECT_FLAGS %#04x", f)}
-	}
-	if f != c.ConnectFlags {
-		return &refusal{wire.StatusConfigurationConflict,
-			fmt.Sprintf("CONNECT_FLAGS %#04x differ from ours %#04x", f, c.ConnectFlags)}
+	if m.ConnectFlags&wire.ConnectFlagFixedPDLen == 0 && c.DelegatesPrefixes {
+		return &refusal{wire.StatusConfigurationConflict, fmt.Sprintf(
+			"CONNECT_FLAGS %#04x lack FIXED_PD_LENGTH: the partner may delegate prefixes of several lengths "+
+				"from one delegable prefix, and each pd-pool here has one delegated-length", m.ConnectFlags)}
 	}
 	return nil
 }

@@ -76,13 +76,13 @@ func fakeConnect(t wire.MsgType, xid uint32, o connectOpts) []byte {
 }
 
 func goodConnect() connectOpts {
-	return connectOpts{version: ProtocolVersion, mclt: 30, keepalive: 1, name: "pair-a"}
+	return connectOpts{version: ProtocolVersion, mclt: 30, keepalive: 1, name: "pair-a", flags: wire.ConnectFlagFixedPDLen}
 }
 
 // TestSecondaryChecksConnect: each bad CONNECT gets a CONNECTREPLY with
 // the right status and the connection is closed.
 func TestSecondaryChecksConnect(t *testing.T) {
-	s := startSecondary(t, "127.0.0.1", nil)
+	s := startSecondary(t, "127.0.0.1", func(c *Config) { c.DelegatesPrefixes = true })
 	for _, tc := range []struct {
 		name   string
 		mut    func(*connectOpts)
@@ -93,8 +93,7 @@ func TestSecondaryChecksConnect(t *testing.T) {
 		{"name", func(o *connectOpts) { o.name = "other" }, wire.StatusConfigurationConflict},
 		{"skew +6s", func(o *connectOpts) { o.sent = time.Now().Add(6 * time.Second) }, wire.StatusExcessiveTimeSkew},
 		{"skew -7s", func(o *connectOpts) { o.sent = time.Now().Add(-7 * time.Second) }, wire.StatusExcessiveTimeSkew},
-		{"unknown flag", func(o *connectOpts) { o.flags = 0x8000 }, wire.StatusConfigurationConflict},
-		{"flag mismatch", func(o *connectOpts) { o.flags = wire.ConnectFlagFixedPDLen }, wire.StatusConfigurationConflict},
+		{"variable PD lengths", func(o *connectOpts) { o.flags = 0x8000 }, wire.StatusConfigurationConflict},
 		{"MCLT differs", func(o *connectOpts) { o.mclt = 1234 }, wire.StatusConfigurationConflict},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -140,7 +139,7 @@ func TestSecondaryChecksConnect(t *testing.T) {
 	if contacts < 3 || contacts > 6 {
 		t.Fatalf("%d CONTACTs in 1.1s with keepalive 1s", contacts)
 	}
-	if st := s.Stats(); st.RefusedConnects != 8 {
+	if st := s.Stats(); st.RefusedConnects != 7 {
 		t.Fatalf("refused %d", st.RefusedConnects)
 	}
 }
@@ -164,9 +163,9 @@ func TestPrimaryChecksConnectReply(t *testing.T) {
 			o.version = 3 << 16
 			return fakeConnect(wire.ConnectReply, x, o)
 		}, wire.StatusNotSupported, wire.StatusNotSupported},
-		{"flags", func(x uint32) []byte {
+		{"variable PD lengths", func(x uint32) []byte {
 			o := goodConnect()
-			o.flags = wire.ConnectFlagFixedPDLen
+			o.flags = 0
 			return fakeConnect(wire.ConnectReply, x, o)
 		}, wire.StatusConfigurationConflict, wire.StatusConfigurationConflict},
 		{"refused", func(x uint32) []byte {
@@ -184,7 +183,9 @@ func TestPrimaryChecksConnectReply(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer ln.Close()
-			p := startPrimary(t, ln.Addr().(*net.TCPAddr).AddrPort(), func(c *Config) { c.RetryMin = time.Minute })
+			p := startPrimary(t, ln.Addr().(*net.TCPAddr).AddrPort(), func(c *Config) {
+				c.RetryMin, c.DelegatesPrefixes = time.Minute, true
+			})
 			c, err := ln.Accept()
 			if err != nil {
 				t.Fatal(err)
@@ -192,7 +193,8 @@ func TestPrimaryChecksConnectReply(t *testing.T) {
 			f := newFakePeer(t, c)
 			m := f.recv()
 			if m == nil || m.Type != wire.Connect || m.Version != ProtocolVersion || m.MCLT != 30 ||
-				m.KeepaliveTime != 5 || string(m.RelationshipName) != "pair-a" || m.Has&wire.FHasConnectFlags == 0 {
+				m.KeepaliveTime != 5 || string(m.RelationshipName) != "pair-a" || m.Has&wire.FHasConnectFlags == 0 ||
+				m.ConnectFlags != wire.ConnectFlagFixedPDLen {
 				t.Fatalf("CONNECT: %+v", m)
 			}
 			f.send(tc.reply(m.XID))
@@ -219,5 +221,84 @@ func TestPrimaryChecksConnectReply(t *testing.T) {
 				t.Fatal("refusal not counted")
 			}
 		})
+	}
+}
+
+// TestConnectFlags: OPTION_F_CONNECT_FLAGS says what the sender does (RFC
+// 8156 §5.5.2, §6.1.2, §6.1.3). We always send FIXED_PD_LENGTH; we refuse
+// a partner only for what we cannot process — prefixes of several lengths
+// from one delegable prefix, when we have pd-pools — and ignore the MBZ
+// bits, on both sides of the handshake.
+func TestConnectFlags(t *testing.T) {
+	const fixed = wire.ConnectFlagFixedPDLen
+	for _, tc := range []struct {
+		name      string
+		delegates bool
+		flags     uint16
+		absent    bool
+		ok        bool
+	}{
+		{"fixed, pd-pools", true, fixed, false, true},
+		{"fixed, no pd-pools", false, fixed, false, true},
+		{"fixed and MBZ bits", true, fixed | 0x8000 | 0x0100, false, true},
+		{"variable, no pd-pools", false, 0, false, true},
+		{"absent, no pd-pools", false, 0, true, true},
+		{"MBZ only, no pd-pools", false, 0x0002, false, true},
+		{"variable, pd-pools", true, 0, false, false},
+		{"absent, pd-pools", true, 0, true, false},
+		{"MBZ only, pd-pools", true, 0xfffe, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := testConfig(false)
+			c.DelegatesPrefixes = tc.delegates
+			b, f := wire.BeginFrame(nil, wire.Connect, 5, wire.AbsTime(time.Now().Unix()))
+			b = wire.AppendUint32Option(b, wire.OptFProtocolVersion, ProtocolVersion)
+			b = wire.AppendUint32Option(b, wire.OptFMCLT, 30)
+			b = wire.AppendUint32Option(b, wire.OptFKeepaliveTime, 10)
+			b = wire.AppendUint32Option(b, wire.OptFMaxUnackedBndUpd, 10)
+			if !tc.absent {
+				b = wire.AppendUint16Option(b, wire.OptFConnectFlags, tc.flags)
+			}
+			b = wire.EndFrame(b, f)
+			var m wire.FailoverMsg
+			if err := m.Decode(b[2:]); err != nil {
+				t.Fatal(err)
+			}
+			p, r := checkConnect(&c, &m, time.Now())
+			if (r == nil) != tc.ok {
+				t.Fatalf("secondary: refusal %+v, want ok=%v", r, tc.ok)
+			}
+			if r != nil && r.status != wire.StatusConfigurationConflict {
+				t.Fatalf("secondary refuses with %d", r.status)
+			}
+			if r == nil && p.ConnectFlags != tc.flags {
+				t.Fatalf("Partner.ConnectFlags %#x, sent %#x", p.ConnectFlags, tc.flags)
+			}
+			b[2] = byte(wire.ConnectReply)
+			if err := m.Decode(b[2:]); err != nil {
+				t.Fatal(err)
+			}
+			pc := testConfig(true)
+			pc.DelegatesPrefixes = tc.delegates
+			if _, r := checkConnectReply(&pc, &m); (r == nil) != tc.ok {
+				t.Fatalf("primary: refusal %+v, want ok=%v", r, tc.ok)
+			}
+		})
+	}
+	// What we send says FIXED_PD_LENGTH, with or without pd-pools.
+	for _, delegates := range []bool{false, true} {
+		c := testConfig(true)
+		c.DelegatesPrefixes = delegates
+		c.MaxUnacked = 10
+		for _, frame := range [][]byte{appendConnect(nil, &c, 1, 2), appendConnectReply(nil, &c, 1, 2, 30)} {
+			var m wire.FailoverMsg
+			if err := decodeWhole(frame, &m); err != nil {
+				t.Fatal(err)
+			}
+			if m.Has&wire.FHasConnectFlags == 0 || m.ConnectFlags != wire.ConnectFlagFixedPDLen {
+				t.Fatalf("%s carries CONNECT_FLAGS %#x (has %v)", wire.FailoverName(m.Type), m.ConnectFlags,
+					m.Has&wire.FHasConnectFlags != 0)
+			}
+		}
 	}
 }

@@ -223,7 +223,7 @@ func TestSendErrors(t *testing.T) {
 		{frame[:5], ErrBadFrame},
 		{append(frame[:len(frame):len(frame)], 0), ErrBadFrame},
 		{[]byte{0, 8, 1, 0, 0, 0, 0, 0, 0, 0}, ErrBadFrame},
-		{appendContact(nil, 1, 0), ErrLinkOwned},
+		{wire.AppendContact(nil, 1, 0), ErrLinkOwned},
 		{appendDisconnect(nil, 1, 0, 20, "x"), ErrLinkOwned},
 		{frame, nil},
 	} {

@@ -312,7 +312,7 @@ func (x *Listener) admit(c net.Conn, remote netip.AddrPort, cands []*Link) {
 			now = l.cfg.Now
 		}
 		log.Warn("refused failover CONNECT", zap.Uint16("status", r.status), zap.String("reason", r.reason))
-		if _, err := c.Write(appendConnectReply(nil, nil, m.XID, wire.AbsTime(now().Unix()), 0, r.status, r.reason)); err == nil && l != nil {
+		if _, err := c.Write(appendRefusal(nil, m.XID, wire.AbsTime(now().Unix()), r.status, r.reason)); err == nil && l != nil {
 			l.framesOut.Add(1)
 		}
 		c.Close()

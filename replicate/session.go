@@ -117,7 +117,7 @@ func (s *session) handshake(log *zap.Logger, acc *accepted) (Partner, string, ui
 		// Batched with our STATE (becomeUp flushes both): one write, and
 		// over a synchronous transport (net.Pipe) the primary's reader
 		// takes both before its own STATE write needs ours to read.
-		b := appendConnectReply(l.fw.Tail(), &l.cfg, acc.xid, l.sentTime(), acc.mclt, 0, "")
+		b := appendConnectReply(l.fw.Tail(), &l.cfg, acc.xid, l.sentTime(), acc.mclt)
 		if err := l.fw.Commit(b); err != nil {
 			return Partner{}, "write CONNECTREPLY: " + err.Error(), 0
 		}
@@ -428,7 +428,7 @@ func (s *session) writeLoop(interval time.Duration) {
 		}
 		now := time.Now()
 		if err == nil && !wrote && now.Sub(last) >= interval-interval/16 {
-			err = fw.Commit(appendContact(fw.Tail(), l.NextXID(), sent))
+			err = fw.Commit(wire.AppendContact(fw.Tail(), l.NextXID(), sent))
 			l.framesOut.Add(1)
 			wrote = true
 		}

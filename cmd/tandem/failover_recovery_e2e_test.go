@@ -737,7 +737,7 @@ func fakeConnectMCLT(name string, sent time.Time, mclt time.Duration) []byte {
 	b = wire.AppendUint32Option(b, wire.OptFMCLT, uint32(mclt/time.Second))
 	b = wire.AppendUint32Option(b, wire.OptFKeepaliveTime, uint32(foKeepalive/time.Second))
 	b = wire.AppendUint32Option(b, wire.OptFMaxUnackedBndUpd, 512)
-	b = wire.AppendUint16Option(b, wire.OptFConnectFlags, 0)
+	b = wire.AppendUint16Option(b, wire.OptFConnectFlags, wire.ConnectFlagFixedPDLen)
 	b = wire.AppendOptionString(b, wire.OptFRelationshipName, name)
 	return wire.EndFrame(b, f)
 }

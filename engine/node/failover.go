@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -80,6 +81,9 @@ func (n *Node) startPeers() error {
 			Name: r.Name, Primary: r.Role == "primary",
 			Peer: r.Peer, Listen: r.Listen,
 			MCLT: r.MCLT, Keepalive: r.Keepalive, MaxUnacked: uint32(r.MaxUnackedBNDUPD),
+			DelegatesPrefixes: slices.ContainsFunc(f.Engine.Subnets, func(s engine.SubnetConfig) bool {
+				return s.Relationship == r.Name && len(s.PDPools) > 0
+			}),
 			WriteBatch: n.opts.ReplBatch,
 			State:      replicate.LocalState{State: uint8(st), Flags: wire.ServerFlagStartup, StartOfState: info.Stored.StartTime},
 			Logger:     n.log.Named("partner").With(zap.String("relationship", r.Name)),

@@ -58,6 +58,7 @@ const (
 	OptClientData          uint16 = 45
 	OptCLTTime             uint16 = 46
 	OptLQRelayData         uint16 = 47
+	OptVSS                 uint16 = 68 // RFC 6607; RFC 8156 §7.4: only for a VPN other than the global one
 	OptLQBaseTime          uint16 = 100
 	OptFBindingStatus      uint16 = 114
 	OptFConnectFlags       uint16 = 115
@@ -128,6 +129,7 @@ const (
 	HasExpirationTime
 	HasLQBaseTime
 	HasStatusCode
+	HasVSS
 )
 
 // BindingLease is one IAADDR or IAPREFIX of a BNDUPD/BNDREPLY with the
@@ -148,6 +150,10 @@ type BindingLease struct {
 	ExpirationTime      uint32 // absolute
 	LQBaseTime          uint32 // absolute; prefix form only
 	Status              uint16
+	// VSSGlobal: the OPTION_VSS (HasVSS; RFC 8156 §7.4 puts it among the
+	// prefix form's IAprefix-options) names the global VPN (GlobalVPN).
+	// Decoded only.
+	VSSGlobal bool
 }
 
 // BindingIA is an IA_NA, IA_TA or IA_PD inside CLIENT_DATA.
@@ -167,8 +173,14 @@ type ClientData struct {
 	HasLQBaseTime bool
 	LQBaseTime    uint32 // absolute
 	RelayData     []byte // LQ_RELAY_DATA, raw
-	NumIAs        int
-	IAs           [MaxIAs]BindingIA
+	VSS           []byte // OPTION_VSS, raw; nil when absent (the global VPN)
+	// HasStatus and Status are a STATUS_CODE among the client-options: in
+	// a BNDREPLY, the rejection of the entire BNDUPD when not Success
+	// (RFC 8156 §7.5.3, §7.6 "Entire BNDUPD", §7.7).
+	HasStatus bool
+	Status    uint16
+	NumIAs    int
+	IAs       [MaxIAs]BindingIA
 }
 
 // FailoverMsg is a decoded failover message. Byte slices alias the input.
@@ -359,6 +371,7 @@ func firstU8(has *uint32, bit uint32, data []byte, v *uint8) error {
 
 func (c *ClientData) decode(b []byte) error {
 	c.ClientID, c.HasLQBaseTime, c.LQBaseTime, c.RelayData, c.NumIAs = nil, false, 0, nil, 0
+	c.VSS, c.HasStatus, c.Status = nil, false, 0
 	opts := optReader(b)
 	for {
 		code, data, ok, err := opts.next()
@@ -386,6 +399,17 @@ func (c *ClientData) decode(b []byte) error {
 		case OptLQRelayData:
 			if c.RelayData == nil {
 				c.RelayData = data
+			}
+		case OptVSS:
+			if c.VSS == nil {
+				c.VSS = data[:len(data):len(data)]
+			}
+		case OptStatusCode:
+			if len(data) < 2 {
+				return ErrBadOption
+			}
+			if !c.HasStatus {
+				c.HasStatus, c.Status = true, binary.BigEndian.Uint16(data)
 			}
 		case OptIANA, OptIATA, OptIAPD:
 			if c.NumIAs == MaxIAs {
@@ -460,7 +484,7 @@ func (l *BindingLease) decode(b []byte, prefix bool) error {
 		l.Preferred, l.Valid = binary.BigEndian.Uint32(b[16:]), binary.BigEndian.Uint32(b[20:])
 		sub = b[24:]
 	}
-	l.Has, l.BindingStatus, l.Status = 0, 0, 0
+	l.Has, l.BindingStatus, l.Status, l.VSSGlobal = 0, 0, 0, false
 	l.StartTimeOfState, l.StateExpiration, l.CLTTime, l.PartnerLifetime = 0, 0, 0, 0
 	l.PartnerLifetimeSent, l.PartnerRawCLTTime, l.ExpirationTime, l.LQBaseTime = 0, 0, 0, 0
 	opts := optReader(sub)
@@ -505,6 +529,12 @@ func (l *BindingLease) decode(b []byte, prefix bool) error {
 			v, bit = &l.ExpirationTime, HasExpirationTime
 		case OptLQBaseTime:
 			v, bit = &l.LQBaseTime, HasLQBaseTime
+		case OptVSS:
+			if l.Has&HasVSS == 0 {
+				l.Has |= HasVSS
+				l.VSSGlobal = GlobalVPN(data)
+			}
+			continue
 		default:
 			continue
 		}
@@ -558,3 +588,14 @@ func AppendBindingLease(b []byte, l *BindingLease, asAddr bool) []byte {
 	}
 	return EndOption(b, start)
 }
+
+// GlobalVPN reports whether an OPTION_VSS (raw; nil when absent) names the
+// global, default VPN: absent, as RFC 8156 §7.4 says it must be then, or
+// of RFC 6607's VSS type 255 ("global, default VPN") with no VPN
+// identifier.
+func GlobalVPN(vss []byte) bool {
+	return vss == nil || len(vss) == 1 && vss[0] == vssTypeGlobal
+}
+
+// vssTypeGlobal is RFC 6607's VSS type of the global, default VPN.
+const vssTypeGlobal = 255

@@ -165,3 +165,55 @@ func FuzzFailoverDecode(f *testing.F) {
 		_, _, _ = SplitFrame(b)
 	})
 }
+
+// TestFailoverClientDataStatusAndVSS: what an RFC 8156 peer may put among
+// the client-options beside what tandem sends — a STATUS_CODE rejecting
+// the entire BNDUPD in a BNDREPLY (§7.6) and an OPTION_VSS (§7.4) — and a
+// VSS among the prefix form's IAprefix-options are decoded.
+func TestFailoverClientDataStatusAndVSS(t *testing.T) {
+	b, frame := BeginFrame(nil, BndReply, 9, 100)
+	b, cd := BeginOption(b, OptClientData)
+	b = AppendOption(b, OptClientID, []byte{0, 3, 0, 1, 2, 0, 0, 0, 0, 7})
+	b = AppendOption(b, OptVSS, []byte{0, 'v', 'r', 'f'})
+	b = AppendStatus(b, StatusConfigurationConflict, "no such VPN")
+	b, ia := BeginIA(b, OptIANA, 1, 0, 0)
+	b = AppendIAAddr(b, netip.MustParseAddr("2001:db8::1"), 0, 0)
+	b = EndOption(b, ia)
+	b = EndOption(b, cd)
+	b = EndFrame(b, frame)
+	var m FailoverMsg
+	if err := m.Decode(b[2:]); err != nil {
+		t.Fatal(err)
+	}
+	c := &m.Client
+	if !c.HasStatus || c.Status != StatusConfigurationConflict || string(c.VSS) != "\x00vrf" || GlobalVPN(c.VSS) ||
+		c.NumIAs != 1 || m.Has&FHasStatus != 0 {
+		t.Fatalf("client data: %+v", c)
+	}
+
+	for _, tc := range []struct {
+		vss    []byte
+		has    bool
+		global bool
+	}{{nil, false, true}, {[]byte{255}, true, true}, {[]byte{1, 1, 2, 3, 4, 5, 6, 7}, true, false}, {[]byte{}, true, false}} {
+		b, frame = BeginFrame(nil, BndUpd, 9, 100)
+		b, o := BeginOption(b, OptIAPrefix)
+		b = append(b, 0, 0, 0, 0, 0, 0, 0, 0, 56)
+		a := netip.MustParseAddr("2001:db8:100::").As16()
+		b = append(b, a[:]...)
+		if tc.vss != nil {
+			b = AppendOption(b, OptVSS, tc.vss)
+		}
+		b = AppendUint8Option(b, OptFBindingStatus, 6)
+		b = EndOption(b, o)
+		b = EndFrame(b, frame)
+		if err := m.Decode(b[2:]); err != nil {
+			t.Fatal(err)
+		}
+		l := &m.Prefix
+		if (l.Has&HasVSS != 0) != tc.has || tc.has && l.VSSGlobal != tc.global || l.BindingStatus != 6 ||
+			GlobalVPN(tc.vss) != tc.global {
+			t.Fatalf("VSS % x: %+v", tc.vss, l)
+		}
+	}
+}
