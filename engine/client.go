@@ -421,7 +421,7 @@ func (e *Engine) extend(b []byte, in *Input, sn int, k Kind, why Cause) []byte {
 			e.renumber(l)
 			renumbered = true
 		}
-		foreign := e.listsForeign(sn, k, ia)
+		foreign := !ok && e.listsForeign(sn, k, ia)
 		tried := false
 		if !ok && e.mayAllocate() {
 			p, ok = e.rebindHint(sn, k, m.ClientID, ia)

@@ -6,12 +6,8 @@ import "github.com/tandemdhcp/tandem/netio/wire"
 // the config was read (Option.Data), so a reply only chooses and appends:
 // for every code the client's ORO asks for, the most specific level that
 // has it (Options), checked against where RFC 8415 lets the option go.
-// Nothing here allocates: the levels of a reply are pointers into the
-// config, gathered in a fixed array while the reply is built.
-
-// maxLevels bounds the option levels of one reply: its reservation, every
-// class, the pools of its resources, subnet, global.
-const maxLevels = 1 + MaxClasses + 2*wire.MaxIAs + 2
+// Nothing here allocates: the pools of a reply are pointers into the
+// config, noted in a fixed array while the reply is built.
 
 // replyPools remembers the pools the resources of the reply being built
 // came from, address pools first: their options are a level.
@@ -37,54 +33,59 @@ func (r *replyPools) add(k Kind, o *Options) {
 	}
 }
 
-// appendOptions appends the configured options the client asked for.
+// appendOptions appends the configured options the client asked for: for
+// each code in the ORO, in its order, the first level that has it. The
+// levels are walked in place (no list of them is built), most specific
+// first.
 func (e *Engine) appendOptions(b []byte, in *Input, sn int) []byte {
 	m := &in.Pkt.Msg
 	if m.NumORO == 0 || !e.hasOptions {
 		return b
 	}
-	var levels [maxLevels]*Options
-	n := 0
-	add := func(o *Options) {
-		if len(*o) > 0 {
-			levels[n] = o
-			n++
-		}
-	}
-	if e.resv != nil {
-		add(&e.resv.Options)
-	}
-	for cls, i := e.cls, 0; cls != 0; cls, i = cls>>1, i+1 {
-		if cls&1 != 0 {
-			add(&e.cfg.Classes[i].Options)
-		}
-	}
-	for i := 0; i < e.pools.nNA; i++ {
-		add(e.pools.na[i])
-	}
-	for i := 0; i < e.pools.nPD; i++ {
-		add(e.pools.pd[i])
-	}
-	if sn >= 0 {
-		add(&e.subnets[sn].cfg.Options)
-	}
-	add(&e.cfg.Options)
-
-	// One pass per requested code, in the ORO's order: the first level
-	// that has the code wins. A code asked for twice is sent once.
 	for i := 0; i < m.NumORO; i++ {
 		code := m.ORO[i]
 		if !sendable(code, m.Type) || askedBefore(m, i) {
 			continue
 		}
-		for j := 0; j < n; j++ {
-			if o, ok := levels[j].Get(code); ok {
-				b = wire.AppendOption(b, o.Code, o.Data)
-				break
-			}
+		if o, ok := e.optionFor(code, sn); ok {
+			b = wire.AppendOption(b, o.Code, o.Data)
 		}
 	}
 	return b
+}
+
+// optionFor finds the option with code at the most specific level of the
+// request being answered: reservation, classes, reply pools, subnet,
+// global (Options).
+func (e *Engine) optionFor(code uint16, sn int) (Option, bool) {
+	if e.resv != nil {
+		if o, ok := e.resv.Options.Get(code); ok {
+			return o, true
+		}
+	}
+	for cls, i := e.cls, 0; cls != 0; cls, i = cls>>1, i+1 {
+		if cls&1 != 0 {
+			if o, ok := e.cfg.Classes[i].Options.Get(code); ok {
+				return o, true
+			}
+		}
+	}
+	for i := 0; i < e.pools.nNA; i++ {
+		if o, ok := e.pools.na[i].Get(code); ok {
+			return o, true
+		}
+	}
+	for i := 0; i < e.pools.nPD; i++ {
+		if o, ok := e.pools.pd[i].Get(code); ok {
+			return o, true
+		}
+	}
+	if sn >= 0 {
+		if o, ok := e.subnets[sn].cfg.Options.Get(code); ok {
+			return o, true
+		}
+	}
+	return e.cfg.Options.Get(code)
 }
 
 // sendable reports whether an option may go in the answer to a message of
