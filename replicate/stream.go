@@ -41,6 +41,9 @@ import (
 //     Outbox and sends what the partner's window allows. A Ready that
 //     could not be made durable → Dropped() instead.
 //
+// Act and Committed never step the engine (the caller is flushing a Ready
+// then); every other method may.
+//
 // Several partner messages may be received per Ready (the serving loop
 // drains what is waiting so that one fsync covers many BNDUPDs); their
 // BNDREPLYs leave in arrival order. A Stream is not safe for concurrent
@@ -75,7 +78,8 @@ type Stream struct {
 	updDoneXID uint32
 	updDoneDue bool
 
-	early []earlyAck   // StreamFaults.AckOnSend's scratch
+	early []earlyAck   // StreamFaults.AckOnSend's acks, for the engine
+	acked int          // of those, how many the Outbox has had
 	in    engine.Input // the input shown to StreamConfig.Observe
 }
 
@@ -131,10 +135,10 @@ type StreamConfig struct {
 // production.
 type StreamFaults struct {
 	// AckOnSend settles every BNDUPD as accepted as soon as it is sent —
-	// the Outbox entry and the engine's ack — instead of waiting for the
-	// partner's BNDREPLY. A BNDUPD lost with the connection is then
-	// believed delivered, and the MCLT cap is computed from what the
-	// partner never stored.
+	// the Outbox entry at once, the engine's ack at the Stream's next
+	// input — instead of waiting for the partner's BNDREPLY. A BNDUPD
+	// lost with the connection is then believed delivered, and the MCLT
+	// cap is computed from what the partner never stored.
 	AckOnSend bool
 }
 
@@ -191,6 +195,7 @@ func (s *Stream) step(now time.Time, in engine.Input) error {
 // Up: the CONNECT exchange is done and the partner's MAX_UNACKED_BNDUPD is
 // window. The engine learns the link is up, and what waits is sent.
 func (s *Stream) Up(now time.Time, window int) error {
+	s.stepEarly(now)
 	s.up = true
 	s.out.SetWindow(window)
 	err := s.step(now, engine.Input{Kind: engine.InputPeerUp})
@@ -204,6 +209,7 @@ func (s *Stream) Up(now time.Time, window int) error {
 // would answer a request it did not make), and the engine learns the
 // link is down.
 func (s *Stream) Down(now time.Time) error {
+	s.stepEarly(now)
 	s.up = false
 	s.updDoneDue = false
 	s.out.Reset()
@@ -215,6 +221,7 @@ func (s *Stream) Down(now time.Time) error {
 // may open the way for lazy updates queued meanwhile
 // (Engine.SendsUpdates), so what waits is sent.
 func (s *Stream) PeerState(now time.Time, st engine.State, flags uint8, start int64) error {
+	s.stepEarly(now)
 	err := s.step(now, engine.Input{Kind: engine.InputPeerState, State: st, Flags: flags, Start: start})
 	s.pump(now)
 	return err
@@ -240,6 +247,7 @@ type Received struct {
 // Stream takes the event's pooled buffer: a BNDUPD's until its BNDREPLY is
 // built, any other's until Receive returns; ev.Msg must not be used after.
 func (s *Stream) Receive(now time.Time, ev *Event) (Received, error) {
+	s.stepEarly(now)
 	if len(ev.Msg) > 0 && wire.MsgType(ev.Msg[0]) == wire.BndUpd {
 		return s.receiveBndUpd(now, ev)
 	}
@@ -395,17 +403,26 @@ func (s *Stream) pump(now time.Time) {
 		}
 		return xid, Sent
 	})
-	for i := range s.early {
-		s.out.Ack(s.early[i].xid)
-		s.step(now, s.early[i].in)
+	for _, e := range s.early[s.acked:] {
+		s.out.Ack(e.xid)
 	}
-	s.early = s.early[:0]
+	s.acked = len(s.early)
 	if s.updDoneDue && s.out.Idle() {
 		s.frame = wire.AppendUpdDone(s.frame[:0], s.updDoneXID)
 		if s.tx.Send(s.frame) == nil {
 			s.updDoneDue = false
 		}
 	}
+}
+
+// stepEarly feeds the engine the acks StreamFaults.AckOnSend took. It runs
+// at the next input, since Act and Committed (where most sends happen) run
+// while the caller flushes a Ready and must not step the engine.
+func (s *Stream) stepEarly(now time.Time) {
+	for i := range s.early {
+		s.step(now, s.early[i].in)
+	}
+	s.early, s.acked = s.early[:0], 0
 }
 
 // ackAsSent is the BNDREPLY input a partner accepting b's BNDUPD would

@@ -374,7 +374,11 @@ func TestStreamAckOnSendFault(t *testing.T) {
 	if len(tx.frames) != 1 || !s.Outbox().Idle() {
 		t.Fatalf("%d frames, idle %v", len(tx.frames), s.Outbox().Idle())
 	}
-	last := e.inputs[len(e.inputs)-1]
+	if last := e.inputs[len(e.inputs)-1]; last.Kind == engine.InputBndReply {
+		t.Fatal("engine stepped inside Committed")
+	}
+	s.PeerState(now, engine.StateNormal, 0, tNow) // the next input
+	last := e.inputs[len(e.inputs)-2]
 	if last.Kind != engine.InputBndReply || !last.Accepted || last.PartnerLifetimeSent != b.PartnerLifetime {
 		t.Fatalf("early ack %+v", last)
 	}
