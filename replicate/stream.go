@@ -24,7 +24,11 @@ import (
 // message for the partner (Link in the server, an in-memory queue in the
 // simulator), and a StreamEngine, the engine's methods it reads and the
 // Step it feeds. The caller owns the order of things (ARCHITECTURE rules
-// 1–3): Stream only steps the engine and sends what is already durable.
+// 1–3): it hands the Stream a Ready's PeerMsgs and events only once they
+// are durable, and the BNDREPLYs owed wait for that. A BNDUPD carries the
+// engine's record as it is when sent (Lookup): a lease change is offered
+// only once durable, though the record sent may already hold later,
+// partner-driven bookkeeping (an ack) of the Ready being gathered.
 //
 // What the caller does, on the goroutine that owns the engine:
 //
@@ -118,8 +122,9 @@ type StreamConfig struct {
 	Seq uint64
 
 	// Lag, when set, is called for every BNDUPD the partner accepted with
-	// how long its oldest change waited, in nanoseconds of the now given
-	// to Committed (the replication-lag metric).
+	// how long its oldest change waited from its offer to the BNDREPLY, in
+	// nanoseconds of the nows the Stream was given (the replication-lag
+	// metric). Keep it allocation-free: it runs per BNDREPLY.
 	Lag func(nanos int64)
 	// Observe, when set, sees every input the Stream is about to step into
 	// the engine, and may change it. For simulations and tests (a trace, a
@@ -142,8 +147,8 @@ type StreamFaults struct {
 	AckOnSend bool
 }
 
-// earlyAck is a BNDUPD sent under StreamFaults.AckOnSend, to be acked
-// after the Outbox's Next returns.
+// earlyAck is a BNDUPD sent under StreamFaults.AckOnSend and the BNDREPLY
+// input the engine gets for it at the Stream's next input.
 type earlyAck struct {
 	xid uint32
 	in  engine.Input
@@ -153,7 +158,7 @@ type earlyAck struct {
 // decoded once, and the link's pooled buffer its slices point into.
 type recvUpd struct {
 	m   wire.FailoverMsg
-	buf *bytebufferpool.ByteBuffer // holds the message m's slices point into; nil when not pooled
+	buf *bytebufferpool.ByteBuffer // holds the message m's slices point into (nil: not pooled)
 	n   int                        // leases stepped into the engine
 }
 
