@@ -48,12 +48,29 @@
 // # Interface to the serving loop
 //
 // Start returns a Link. Events delivers Up (with the partner's parameters),
-// Message (a copy of each STATE, BNDUPD, BNDREPLY, UPDREQ, UPDREQALL,
-// UPDDONE, POOLREQ and POOLRESP) and Down (with the reason and status). Send
-// queues a framed message without blocking (bounded, fails when full or
-// down); SetLocalState sets what STATE says. Stats exposes counters and the
-// averaged clock skew. Pipe is an in-memory transport for tests and
-// simulations.
+// Message (each STATE, BNDUPD, BNDREPLY, UPDREQ, UPDREQALL, UPDDONE,
+// POOLREQ and POOLRESP, copied out of the frame reader into a pooled
+// buffer — github.com/valyala/bytebufferpool — that Event.Release hands
+// back; with the averaged clock skew) and Down (with the reason and
+// status). Send queues a framed message without blocking (bounded, fails
+// when full or down); SetLocalState sets what STATE says. Stats exposes
+// counters and the averaged clock skew. Pipe is an in-memory transport for
+// tests and simulations.
+//
+// The partner protocol past the CONNECT exchange is a Stream per
+// relationship (stream.go, stream_recv.go): pure — no goroutines, no clock,
+// no I/O — it takes link events, received messages and the engine's
+// PeerMsgs and durable events as inputs, and acts through two narrow
+// interfaces, a Sender (Link) and a StreamEngine (*engine.Engine). The
+// serving loop (engine/node) only wires a Link to a Stream; the pair
+// simulator (engine/enginetest) drives the same Stream through an
+// in-memory Sender. The Link keeps STATE, CONTACT, CONNECT and DISCONNECT
+// to itself.
+//
+// Every failover message is built beside its decoder: the update and pool
+// exchanges' in netio/wire (failover_updates.go), BNDUPD and BNDREPLY here
+// (bndupd.go, beside ReceivedFromWire and ParseBndReply), the link's own in
+// handshake.go.
 //
 // # Lazy updates
 //
@@ -61,10 +78,23 @@
 // messages; outbox.go is the sender's bookkeeping: journal changes are
 // offered under their sequence numbers, changes to one lease coalesce, at
 // most the partner's MAX_UNACKED_BNDUPD are in flight, and Cursor is the
-// position the partner has durably seen. The serving loop (engine/node)
-// owns an Outbox per relationship, offers each durable commit's lease
-// changes, and sends BNDUPDs through Link.Send; the link's writer batches
-// many frames per write. Still to do: persisting the cursor so a restart
-// resumes from it rather than from the engine's unacked records, and
-// encoding BNDUPDs straight into the writer's buffer.
+// position the partner has durably seen. The Stream owns its
+// relationship's Outbox: Committed offers each durable commit's lease
+// changes (not the records taken from the partner) and sends BNDUPDs of
+// the records as they are now, within the window; a BNDREPLY acks or naks
+// them. A received BNDUPD is decoded once into a kept message (its pooled
+// buffer held, not copied) and stepped into the engine lease by lease; its
+// BNDREPLY is built from that message once the Ready holding the engine's
+// decisions is durable, several BNDUPDs per Ready, in arrival order. An
+// UPDREQ queues what the engine has unacked (ForEachUnacked), an UPDREQALL
+// every record of the relationship, and UPDDONE follows once the Outbox is
+// idle; entering NORMAL queues the unacked records again (§8.8). The
+// link's writer batches many frames per write.
+//
+// Still to do: nothing persists the Cursor. A restarted Stream starts
+// empty and resends what the engine has unacked when the engine asks
+// (ActResendUnacked on entering NORMAL) or the partner does (UPDREQ):
+// ForEachUnacked, not a journal position. And BNDUPDs are encoded into
+// the Stream's scratch buffer and copied by Link.Send rather than encoded
+// straight into the writer's buffer.
 package replicate

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/valyala/bytebufferpool"
 	"go.uber.org/zap"
 
 	"github.com/tandemdhcp/tandem/netio/wire"
@@ -62,9 +63,43 @@ type Event struct {
 	WasUp  bool
 
 	// Message: its type and a copy of it without the 2-byte frame length,
-	// ready for wire.FailoverMsg.Decode. The serving loop owns the copy.
+	// ready for wire.FailoverMsg.Decode. The serving loop owns the copy
+	// until it calls Release (Stream.Receive does, once it is done with
+	// Msg); a copy never released is simply garbage-collected.
 	Type wire.MsgType
 	Msg  []byte
+	// Skew is the link's averaged clock skew (partner minus ours) when the
+	// message was read: what CLT_TIME is corrected by (Stats.Skew).
+	Skew time.Duration
+
+	// buf holds Msg: a pooled buffer (bytebufferpool), so that the copy
+	// from the frame reader costs no allocation per message.
+	buf *bytebufferpool.ByteBuffer
+}
+
+// Release hands a message's buffer back to the pool; Msg must not be used
+// after it. Safe to call more than once and on events with no buffer.
+func (ev *Event) Release() {
+	if ev.buf != nil {
+		bytebufferpool.Put(ev.buf)
+		ev.buf = nil
+	}
+	ev.Msg = nil
+}
+
+// takeBuffer moves the pooled buffer out of ev: the caller (a Stream
+// keeping a BNDUPD until its BNDREPLY) releases it later.
+func (ev *Event) takeBuffer() *bytebufferpool.ByteBuffer {
+	b := ev.buf
+	ev.buf = nil
+	return b
+}
+
+// messageEvent copies msg into a pooled buffer as an EventMessage.
+func messageEvent(t wire.MsgType, msg []byte, skew time.Duration) Event {
+	b := bytebufferpool.Get()
+	b.B = append(b.B[:0], msg...)
+	return Event{Kind: EventMessage, Type: t, Msg: b.B, Skew: skew, buf: b}
 }
 
 // Stats are the link's counters. Counters only grow for the Link's life.

@@ -226,10 +226,11 @@ func (s *session) readLoop() (string, uint16) {
 				return s.windowExceeded(n)
 			}
 		}
-		ev := Event{Kind: EventMessage, Type: t, Msg: append([]byte(nil), msg...)}
+		ev := messageEvent(t, msg, time.Duration(l.skew.Load()))
 		select {
 		case l.events <- ev:
 		case <-s.stopCh:
+			ev.Release()
 			return "stopped", 0 // stop already named the reason
 		}
 	}

@@ -5,18 +5,27 @@
 // through a simulated clock — no goroutines, no sockets, no real time.
 //
 // The harness wires the engines exactly the way the serving loop does
-// (engine/node): Ready events are appended to the journal before the
-// Ready's replies and partner messages are released (durable before
-// visible); STATE/UPDREQ/UPDDONE follow the endpoints' PeerMsgs; lease
-// events are offered to a replicate.Outbox after their commit and leave as
-// BNDUPDs built by replicate.AppendBndUpd, decoded on the far side with
-// wire.FailoverMsg and replicate.ReceivedFromWire; BNDREPLYs go through
-// replicate.AppendBndReply and ParseBndReply. Faults are partitions
-// (messages in flight dropped, InputPeerDown on both sides, a re-connect
-// exchanging STATE as replicate.Link does), crashes (in-memory state lost,
-// also in the middle of a Ready before its commit; restart replays the
-// journal with Apply), per-server clock skew, and an operator's
-// partner-down while the partner really is stopped.
+// (engine/node), and runs the shipped partner protocol, replicate.Stream,
+// itself — no copy of it: Ready events are appended to the journal before
+// the Ready's replies and partner messages are released (durable before
+// visible); each durable Ready's PeerMsgs and events go to the server's
+// Stream (Act, Committed), whose frames travel through an in-memory
+// replicate.Sender onto a delayed, in-order queue per direction and are
+// handed to the partner's Stream (Receive). As the serving loop drains
+// every partner message waiting before it commits, a random number of
+// delivered messages share one Ready, so several BNDUPDs are answered per
+// commit. The simulator plays only the Link's part: STATE at connect and
+// on each ActSendState (as fields), Up and Down, the clock skew. The
+// Stream sees the engine through a wrapper whose walks run in resource
+// order (the engine walks maps), so a seed replays exactly; its Observe
+// hook feeds the trace and the checker's "acked by the partner" marks.
+// Faults are partitions (messages in flight dropped, Down on both sides, a
+// re-connect exchanging STATE as replicate.Link does), crashes (in-memory
+// state lost, also in the middle of a Ready before its commit; restart
+// replays the journal with Apply and starts a fresh Stream), per-server
+// clock skew, and an operator's partner-down while the partner really is
+// stopped. Options.Faults plants bugs — in the harness, or in the Stream
+// (replicate.StreamFaults) — for tests that prove the checks fail.
 //
 // A population of clients SOLICITs, REQUESTs, RENEWs, REBINDs and RELEASEs
 // by multicast to both servers and remembers what each REPLY granted.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"sort"
 	"strings"
 	"time"
 
@@ -42,9 +41,12 @@ type Checks struct {
 	SkipConverge bool // end: both NORMAL, ACTIVE leases agree
 }
 
-// Faults are deliberate harness bugs, for tests that prove the checker can
-// fail. Never set in a real run.
+// Faults are deliberate bugs, for tests that prove the checker can fail.
+// Never set in a real run.
 type Faults struct {
+	// Stream plants a bug in the shipped partner protocol
+	// (replicate.StreamFaults), which both servers run.
+	Stream replicate.StreamFaults
 	// VisibleBeforeDurable releases a Ready's replies even when the
 	// server crashes before committing its events.
 	VisibleBeforeDurable bool
@@ -67,7 +69,9 @@ type Result struct {
 // Stats count what a run exercised, to see that it did something.
 type Stats struct {
 	Replies, Grants, Crashes, MidReadyCrashes, Partitions, AdminPD, BndUpds, Conflicts int
-	States                                                                             map[string]int
+	// Batched counts the Readies that took two or more partner messages.
+	Batched int
+	States  map[string]int
 }
 
 func (r *Result) String() string {
@@ -126,20 +130,7 @@ func config(primary bool) engine.Config {
 	}
 }
 
-// pmsg is one partner message on the simulated link. STATE and the
-// update-request family travel as fields (their encoding is replicate's
-// and tested there); BNDUPD and BNDREPLY travel as wire frames.
-type pmsg struct {
-	at    int64 // delivery time, ms
-	typ   wire.MsgType
-	xid   uint32
-	frame []byte
-	state engine.State
-	flags uint8
-	start int64
-}
-
-// server is one tandem serve: engine, journal, outbox, link end.
+// server is one tandem serve: engine, journal, partner stream, link end.
 type server struct {
 	i       int
 	cfg     engine.Config
@@ -149,22 +140,15 @@ type server struct {
 	// a crash would leave. Kept beside the journal for the checks.
 	shadow   map[netip.Prefix]engine.Binding
 	stored   engine.StoredState // last EventEndpoint journaled
-	out      *replicate.Outbox
+	stream   *replicate.Stream  // the shipped partner protocol; new at each restart
 	offsetMS int64
 	lastTick int64
 
-	// Link end, as node.peer holds it.
-	local      replicate.LocalState
-	peerUp     bool
-	skew       int64
-	xid        uint32
-	upd        wire.FailoverMsg // the BNDUPD being answered
-	updFrame   []byte
-	results    []replicate.LeaseResult
-	bndRep     []engine.PeerBndReply
-	recv       [wire.MaxIAs * wire.MaxIAAddrs]engine.ReceivedLease
-	updDoneXID uint32
-	updDoneDue bool
+	// Link end, as replicate.Link holds it.
+	local  replicate.LocalState
+	peerUp bool
+	skew   int64     // seconds, the partner's clock minus ours
+	tx     memSender // the stream's replicate.Sender
 }
 
 func (s *server) running() bool { return s.eng != nil }
@@ -183,30 +167,6 @@ func (s *server) durableState() engine.State {
 		return s.state()
 	}
 	return s.stored.State
-}
-
-type resKey struct {
-	kind engine.Kind
-	p    netip.Prefix
-}
-
-// holding is what a client was told about one resource.
-type holding struct {
-	iaid   uint32
-	expiry int64 // sim seconds
-	server int   // who granted it last
-	acked  bool  // the granter has had it BNDREPLY'd by its partner since
-}
-
-type client struct {
-	n      int
-	duid   []byte
-	pd     bool // also asks for a prefix
-	adv    int  // server whose ADVERTISE was taken, -1 none
-	advAt  int64
-	hold   map[resKey]holding
-	xid    uint32
-	lastAt int // last server that answered (RENEW/RELEASE go there)
 }
 
 // Sim is one simulated pair.
@@ -243,7 +203,7 @@ func Run(o Options) Result {
 	for i := range s.srv {
 		cfg := config(i == 0)
 		s.srv[i] = &server{i: i, cfg: cfg, shadow: map[netip.Prefix]engine.Binding{},
-			offsetMS: s.rng.Int64N(4001) - 2000}
+			offsetMS: s.rng.Int64N(4001) - 2000, tx: memSender{s: s, i: i}}
 	}
 	for n := 0; n < nClients; n++ {
 		s.cl = append(s.cl, &client{n: n, duid: []byte{0, 3, 0, 1, 2, 0, 0, 0, byte(n >> 8), byte(n)},
@@ -342,38 +302,6 @@ func (s *Sim) ticks() {
 	}
 }
 
-// deliver hands every partner message that is due to its receiver, in
-// order per direction, earliest first across directions.
-func (s *Sim) deliver() {
-	for !s.fail {
-		from := -1
-		for i := range s.q {
-			if len(s.q[i]) > 0 && s.q[i][0].at <= s.nowMS && (from < 0 || s.q[i][0].at < s.q[from][0].at) {
-				from = i
-			}
-		}
-		if from < 0 {
-			return
-		}
-		m := s.q[from][0]
-		s.q[from] = s.q[from][1:]
-		s.onPeerMsg(1-from, &m)
-	}
-}
-
-// send queues a partner message from server i.
-func (s *Sim) send(i int, m pmsg) {
-	if !s.conn {
-		return
-	}
-	at := s.nowMS + 5 + s.rng.Int64N(400)
-	if q := s.q[i]; len(q) > 0 && q[len(q)-1].at > at {
-		at = q[len(q)-1].at
-	}
-	m.at = at
-	s.q[i] = append(s.q[i], m)
-}
-
 // --- the serving loop, as engine/node runs it ----------------------------------
 
 func (s *Sim) stepIn(i int, in engine.Input) error {
@@ -383,7 +311,7 @@ func (s *Sim) stepIn(i int, in engine.Input) error {
 }
 
 // flush is node.flush: journal the Ready's events, then release its
-// replies and partner messages and offer the lease changes to the outbox.
+// replies, hand its partner messages and lease changes to the stream.
 // It may crash the server before the commit (pMidReady); the replies
 // released are returned.
 func (s *Sim) flush(i int) [][]byte {
@@ -419,8 +347,8 @@ func (s *Sim) flush(i int) [][]byte {
 			sv.local = replicate.LocalState{State: uint8(a.State), Flags: a.Flags, StartOfState: a.Start}
 		}
 	}
-	if len(rd.Events) > 0 {
-		s.offerCommitted(i, rd.Events, first)
+	if err := sv.stream.Committed(s.now(i), rd.Events, first); err != nil {
+		s.failf("harness", "%s: %v", names[i], err)
 	}
 	sv.eng.Advance(rd)
 	return replies
@@ -437,277 +365,7 @@ func (sv *server) fold(ev engine.Event) {
 	}
 }
 
-func (s *Sim) sendPeerMsgs(i int, msgs []engine.PeerMsg) {
-	sv := s.srv[i]
-	for k := range msgs {
-		m := &msgs[k]
-		switch m.Kind {
-		case engine.ActSendBndReply:
-			sv.bndRep = append(sv.bndRep, m.BndReply)
-			if m.BndReply.SendUpdate {
-				if b, ok := sv.eng.Lookup(m.BndReply.Prefix); ok && replicate.Encodable(&b) {
-					sv.out.Offer(uint64(len(sv.journal)), replicate.KeyOf(&b), s.nowSec(i))
-				}
-			}
-		case engine.ActSendState:
-			sv.local = replicate.LocalState{State: uint8(m.State), Flags: m.Flags, StartOfState: m.Start}
-			if sv.peerUp {
-				s.send(i, pmsg{typ: wire.State, state: m.State, flags: m.Flags, start: m.Start})
-			}
-		case engine.ActSendUpdReq:
-			s.send(i, pmsg{typ: wire.UpdReq, xid: sv.nextXID()})
-		case engine.ActSendUpdReqAll:
-			s.send(i, pmsg{typ: wire.UpdReqAll, xid: sv.nextXID()})
-		case engine.ActSendPoolReq:
-			s.send(i, pmsg{typ: wire.PoolReq, xid: sv.nextXID()})
-		case engine.ActResendUnacked:
-			s.resendUnacked(i)
-		}
-	}
-	if len(sv.bndRep) > 0 {
-		for _, r := range sv.bndRep {
-			sv.results = append(sv.results, replicate.LeaseResult{Accepted: r.Accepted, Status: r.StatusCode})
-		}
-		f := replicate.AppendBndReply(nil, &sv.upd, sv.results)
-		s.sendFrame(i, f)
-		sv.results = sv.results[:0]
-		sv.bndRep = sv.bndRep[:0]
-	}
-}
-
-func (sv *server) nextXID() uint32 { sv.xid = (sv.xid + 1) & 0xffffff; return sv.xid }
-
-// sendFrame sends one framed BNDUPD or BNDREPLY.
-func (s *Sim) sendFrame(i int, frame []byte) {
-	msg, _, ok := wire.SplitFrame(frame)
-	if !ok {
-		s.failf("harness", "%s built a bad frame", names[i])
-		return
-	}
-	s.send(i, pmsg{typ: wire.MsgType(msg[0]), frame: frame})
-}
-
-func (s *Sim) offerCommitted(i int, evs []engine.Event, first uint64) {
-	sv := s.srv[i]
-	for k := range evs {
-		ev := &evs[k]
-		seq := first + uint64(k)
-		if ev.Kind == engine.EventLease && ev.Why != engine.CausePartner &&
-			sv.eng.RelationshipOf(ev.Binding.Kind, ev.Binding.Prefix) == 0 && replicate.Encodable(&ev.Binding) {
-			sv.out.Offer(seq, replicate.KeyOf(&ev.Binding), s.nowSec(i))
-		} else {
-			sv.out.Advance(seq)
-		}
-	}
-	s.pump(i)
-}
-
-func (s *Sim) pump(i int) {
-	sv := s.srv[i]
-	if !sv.peerUp || !(sv.updDoneDue || sv.eng.SendsUpdates(0)) {
-		return
-	}
-	now := s.nowSec(i)
-	sv.out.Next(1<<30, func(seq uint64, k replicate.Key) (uint32, replicate.Verdict) {
-		b, ok := sv.eng.Lookup(k.Prefix)
-		if !ok || !replicate.Encodable(&b) {
-			return 0, replicate.Skipped
-		}
-		xid := sv.nextXID()
-		s.sendFrame(i, replicate.AppendBndUpd(nil, xid, now, &b, &b.FOTimes))
-		s.res.Stats.BndUpds++
-		return xid, replicate.Sent
-	})
-	if sv.updDoneDue && sv.out.Idle() {
-		s.send(i, pmsg{typ: wire.UpdDone, xid: sv.updDoneXID})
-		sv.updDoneDue = false
-	}
-}
-
-func (s *Sim) resendUnacked(i int) {
-	sv := s.srv[i]
-	seq := uint64(len(sv.journal))
-	sortedOffer(sv.eng.ForEachUnacked, func(b *engine.Binding) {
-		if replicate.Encodable(b) {
-			sv.out.Offer(seq, replicate.KeyOf(b), s.nowSec(i))
-		}
-	})
-	s.pump(i)
-}
-
-// sortedOffer calls fn with the records a ForEachUnacked-style walk yields,
-// in resource order: the engine walks maps, and the simulation must not
-// depend on their order.
-func sortedOffer(walk func(rel int, fn func(*engine.Binding) bool), fn func(*engine.Binding)) {
-	var bs []engine.Binding
-	walk(0, func(b *engine.Binding) bool { bs = append(bs, *b); return true })
-	sort.Slice(bs, func(i, j int) bool {
-		if bs[i].Kind != bs[j].Kind {
-			return bs[i].Kind < bs[j].Kind
-		}
-		return bs[i].Prefix.Addr().Less(bs[j].Prefix.Addr())
-	})
-	for k := range bs {
-		fn(&bs[k])
-	}
-}
-
-// onPeerMsg is node.onPeerEvent for a message from the partner.
-func (s *Sim) onPeerMsg(i int, m *pmsg) {
-	sv := s.srv[i]
-	if !sv.running() {
-		return
-	}
-	switch m.typ {
-	case wire.State:
-		s.logf("%s <- STATE %v flags=%#x", names[i], m.state, m.flags)
-		s.stepIn(i, engine.Input{Kind: engine.InputPeerState, State: m.state, Flags: m.flags, Start: m.start})
-		s.pump(i) // as the node: a STATE may open the way for queued updates
-	case wire.UpdDone:
-		s.logf("%s <- UPDDONE", names[i])
-		s.stepIn(i, engine.Input{Kind: engine.InputUpdDone})
-	case wire.PoolReq:
-		// As the node: POOLRESP (nothing follows from it) and a rebalance.
-		s.logf("%s <- POOLREQ", names[i])
-		s.stepIn(i, engine.Input{Kind: engine.InputPoolReq})
-	case wire.UpdReq, wire.UpdReqAll:
-		s.logf("%s <- %s", names[i], wire.FailoverName(m.typ))
-		seq := uint64(len(sv.journal))
-		offer := func(b *engine.Binding) bool {
-			if replicate.Encodable(b) {
-				sv.out.Offer(seq, replicate.KeyOf(b), s.nowSec(i))
-			}
-			return true
-		}
-		if m.typ == wire.UpdReqAll {
-			sortedOffer(func(_ int, fn func(*engine.Binding) bool) { sv.eng.ForEach(fn) }, func(b *engine.Binding) {
-				if sv.eng.RelationshipOf(b.Kind, b.Prefix) == 0 {
-					offer(b)
-				}
-			})
-		} else {
-			sortedOffer(sv.eng.ForEachUnacked, func(b *engine.Binding) { offer(b) })
-		}
-		sv.updDoneXID, sv.updDoneDue = m.xid, true
-		s.pump(i)
-	case wire.BndUpd:
-		sv.updFrame = m.frame
-		msg, _, _ := wire.SplitFrame(m.frame)
-		if err := sv.upd.Decode(msg); err != nil {
-			s.failf("harness", "%s cannot decode a BNDUPD: %v", names[i], err)
-			return
-		}
-		sv.results = sv.results[:0]
-		k := replicate.NumLeases(&sv.upd)
-		if k == 0 {
-			s.sendFrame(i, replicate.AppendBndReply(nil, &sv.upd, nil))
-			return
-		}
-		for j := 0; j < k && j < len(sv.recv); j++ {
-			if err := replicate.ReceivedFromWire(&sv.upd, j, sv.skew, &sv.recv[j]); err != nil {
-				sv.results = append(sv.results, replicate.LeaseResult{Status: wire.StatusMissingBindingInformation})
-				continue
-			}
-			r := &sv.recv[j]
-			s.logf("%s <- BNDUPD %s %s c%s iaid=%d %v exp=%d pl=%d", names[i], r.Kind, r.Prefix, cname(r.DUID), r.IAID, r.Status,
-				r.CLTT+int64(r.Valid)-s.nowSec(i), r.PartnerLifetime-s.nowSec(i))
-			s.stepIn(i, engine.Input{Kind: engine.InputBndUpd, Upd: r, XID: sv.upd.XID})
-		}
-	case wire.BndReply:
-		var fm wire.FailoverMsg
-		msg, _, _ := wire.SplitFrame(m.frame)
-		if err := fm.Decode(msg); err != nil {
-			s.failf("harness", "%s cannot decode a BNDREPLY: %v", names[i], err)
-			return
-		}
-		all := true
-		var firstBad uint16
-		replicate.ParseBndReply(&fm, func(p netip.Prefix, accepted bool, status uint16, pls int64) {
-			if !accepted {
-				all = false
-				if firstBad == 0 {
-					firstBad = status
-				}
-			}
-			if s.o.Faults.InflateAck && accepted && pls != 0 {
-				pls += 86400
-			}
-			bs := replicate.EchoedStatus(&fm, p)
-			s.logf("%s <- BNDREPLY %s acc=%v st=%d %v pls=%d", names[i], p, accepted, status, bs, pls-s.nowSec(i))
-			before, _ := sv.eng.Lookup(p)
-			s.stepIn(i, engine.Input{Kind: engine.InputBndReply, Prefix: p, Accepted: accepted, StatusCode: status,
-				PartnerLifetimeSent: pls, BindingStatus: bs})
-			// The ack covers the client's current grant only when it
-			// answers the newest update of the lease: a grant made while
-			// an older BNDUPD was in flight queued a new partner lifetime,
-			// and the partner has not heard of that grant yet.
-			if accepted && bs == engine.StatusActive && (before.PartnerLifetime == 0 || before.PartnerLifetime == pls) {
-				s.markAcked(i, p, before)
-			}
-		})
-		if all {
-			sv.out.Ack(fm.XID)
-		} else {
-			sv.out.Nak(fm.XID, firstBad)
-		}
-		s.pump(i)
-	}
-	s.flush(i)
-}
-
-// markAcked notes that the partner has durably accepted server i's ACTIVE
-// record of p: the client holding it from i is now protected against a
-// crash of both.
-func (s *Sim) markAcked(i int, p netip.Prefix, b engine.Binding) {
-	for _, c := range s.cl {
-		k := resKey{b.Kind, p}
-		if h, ok := c.hold[k]; ok && h.server == i && string(c.duid) == b.DUID && h.iaid == b.IAID {
-			h.acked = true
-			c.hold[k] = h
-		}
-	}
-}
-
 // --- link, crash, restart, operator -------------------------------------------
-
-func (s *Sim) connectIfPossible() {
-	if s.conn || !s.link || !s.srv[0].running() || !s.srv[1].running() {
-		return
-	}
-	s.conn = true
-	s.logf("link up: P local=%v S local=%v", engine.State(s.srv[0].local.State), engine.State(s.srv[1].local.State))
-	// becomeUp: each side sends its current STATE, then reports Up.
-	for i, sv := range s.srv {
-		sv.peerUp = true
-		sv.skew = s.nowSec(1-i) - s.nowSec(i)
-		sv.out.SetWindow(window)
-		s.send(i, pmsg{typ: wire.State, state: engine.State(sv.local.State), flags: sv.local.Flags, start: sv.local.StartOfState})
-	}
-	for i := range s.srv {
-		if s.srv[i].running() && s.srv[i].peerUp {
-			s.stepIn(i, engine.Input{Kind: engine.InputPeerUp})
-			s.flush(i)
-		}
-	}
-}
-
-func (s *Sim) disconnect(why string) {
-	if !s.conn {
-		return
-	}
-	s.conn = false
-	s.q[0], s.q[1] = nil, nil
-	s.logf("link down (%s)", why)
-	for i, sv := range s.srv {
-		if sv.running() && sv.peerUp {
-			sv.peerUp = false
-			sv.updDoneDue = false
-			sv.out.Reset()
-			s.stepIn(i, engine.Input{Kind: engine.InputPeerDown})
-			s.flush(i)
-		}
-	}
-}
 
 func (s *Sim) toggleLink() {
 	if s.link {
@@ -761,8 +419,9 @@ func (s *Sim) restart(i int) {
 	sv := s.srv[i]
 	sv.eng = s.rebuild(i)
 	s.checkDurable(i, sv.eng.Lookup)
-	sv.out = replicate.NewOutbox(window, 128)
-	sv.peerUp, sv.updDoneDue = false, false
+	sv.stream = replicate.NewStream(replicate.StreamConfig{Window: window, SizeHint: 128, Seq: uint64(len(sv.journal)),
+		Observe: s.observer(i), Faults: s.o.Faults.Stream}, sortedEngine{sv.eng}, &sv.tx)
+	sv.peerUp = false
 	info, _ := sv.eng.Endpoint(0)
 	st := info.Stored.State
 	if st == 0 || st == engine.StateStartup {
@@ -807,228 +466,6 @@ func (s *Sim) maybeAdminPD() {
 	}
 }
 
-// --- clients -------------------------------------------------------------------
-
-func cname(duid string) string {
-	if len(duid) == 10 {
-		return fmt.Sprint(int(duid[8])<<8 | int(duid[9]))
-	}
-	return fmt.Sprintf("%x", duid)
-}
-
-func (s *Sim) expireClients() {
-	now := s.simSec()
-	for _, c := range s.cl {
-		for k, h := range c.hold {
-			if h.expiry <= now {
-				delete(c.hold, k)
-			}
-		}
-	}
-}
-
-func (s *Sim) clientAction(c *client) {
-	switch {
-	case len(c.hold) == 0 && (c.adv < 0 || s.nowMS-c.advAt > 30_000):
-		s.exchange(c, wire.Solicit, -1)
-	case len(c.hold) == 0:
-		s.exchange(c, wire.Request, c.adv)
-	default:
-		r := s.rng.Float64()
-		switch {
-		case r < 0.55:
-			s.exchange(c, wire.Renew, c.lastAt)
-		case r < 0.8:
-			s.exchange(c, wire.Rebind, -1)
-		case r < 0.93:
-			s.exchange(c, wire.Release, c.lastAt)
-		default:
-			s.logf("c%d vanishes holding %d", c.n, len(c.hold))
-			clear(c.hold)
-			c.adv = -1
-		}
-	}
-}
-
-// encode builds the client's message; to names the server (SERVERID), -1
-// for none.
-func (s *Sim) encode(c *client, t wire.MsgType, to int) []byte {
-	c.xid++
-	b := wire.AppendHeader(s.buf[:0], t, [3]byte{byte(c.n), byte(c.xid >> 8), byte(c.xid)})
-	b = wire.AppendOption(b, wire.OptClientID, c.duid)
-	if to >= 0 {
-		b = wire.AppendOption(b, wire.OptServerID, serverID[to])
-	}
-	b = wire.AppendUint16Option(b, wire.OptElapsedTime, 0)
-	keys := c.sortedKeys()
-	var st int
-	b, st = wire.BeginIA(b, wire.OptIANA, 1, 0, 0)
-	for _, k := range keys {
-		if k.kind == engine.KindNA {
-			b = wire.AppendIAAddr(b, k.p.Addr(), 0, 0)
-		}
-	}
-	b = wire.EndOption(b, st)
-	if c.pd {
-		b, st = wire.BeginIA(b, wire.OptIAPD, 2, 0, 0)
-		for _, k := range keys {
-			if k.kind == engine.KindPD {
-				b = wire.AppendIAPrefix(b, k.p, 0, 0)
-			}
-		}
-		b = wire.EndOption(b, st)
-	}
-	s.buf = b
-	return b
-}
-
-func (c *client) sortedKeys() []resKey {
-	keys := make([]resKey, 0, len(c.hold))
-	for k := range c.hold {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].kind != keys[j].kind {
-			return keys[i].kind < keys[j].kind
-		}
-		return keys[i].p.Addr().Less(keys[j].p.Addr())
-	})
-	return keys
-}
-
-type answer struct {
-	from int
-	raw  []byte
-	pkt  *wire.Packet
-}
-
-// exchange sends one client message by multicast to both servers (in a
-// random order), checks every reply released, and lets the client take the
-// first one that reaches it.
-func (s *Sim) exchange(c *client, t wire.MsgType, to int) {
-	raw := s.encode(c, t, to)
-	var answers []answer
-	order := [2]int{0, 1}
-	if s.rng.IntN(2) == 1 {
-		order = [2]int{1, 0}
-	}
-	for _, i := range order {
-		sv := s.srv[i]
-		if !sv.running() {
-			continue
-		}
-		if err := s.pkt.Decode(raw); err != nil {
-			s.failf("harness", "client message does not decode: %v", err)
-			return
-		}
-		pre := s.snapshotClient(i, c)
-		if err := s.stepIn(i, engine.Input{Kind: engine.InputClient, Pkt: &s.pkt, Iface: "eth0", Multicast: true,
-			To: engine.Dest{Addr: netip.AddrPortFrom(netip.MustParseAddr("fe80::c"), 546), IfIndex: 2}}); err != nil {
-			s.failf("harness", "client step: %v", err)
-			return
-		}
-		st := sv.state()
-		for _, rep := range s.flush(i) {
-			p := new(wire.Packet)
-			if err := p.Decode(rep); err != nil {
-				s.failf("harness", "reply from %s does not decode: %v", names[i], err)
-				return
-			}
-			s.res.Stats.Replies++
-			s.checkReply(i, st, c, t, p, pre)
-			answers = append(answers, answer{from: i, raw: rep, pkt: p})
-		}
-	}
-	if len(answers) == 0 {
-		s.logf("c%d %v to %s: no answer", c.n, t, srvName(to))
-		if t == wire.Request {
-			c.adv = -1
-		}
-		return
-	}
-	a := answers[s.rng.IntN(len(answers))]
-	s.take(c, t, a)
-}
-
-func srvName(i int) string {
-	if i < 0 {
-		return "all"
-	}
-	return names[i]
-}
-
-// snapshotClient is what server i durably held ACTIVE for client c before
-// a request (for the "new client" rule).
-func (s *Sim) snapshotClient(i int, c *client) map[resKey]uint32 {
-	m := map[resKey]uint32{}
-	for p, b := range s.srv[i].shadow {
-		if b.Status == engine.StatusActive && b.DUID == string(c.duid) {
-			m[resKey{b.Kind, p}] = b.IAID
-		}
-	}
-	return m
-}
-
-// take records what the chosen answer told the client.
-func (s *Sim) take(c *client, t wire.MsgType, a answer) {
-	m := &a.pkt.Msg
-	var sb strings.Builder
-	switch {
-	case t == wire.Release:
-		clear(c.hold)
-		c.adv = -1
-		s.logf("c%d RELEASE -> %s", c.n, names[a.from])
-		return
-	case m.Type == wire.Advertise:
-		c.adv, c.advAt = a.from, s.nowMS
-		s.logf("c%d SOLICIT -> ADVERTISE from %s", c.n, names[a.from])
-		return
-	}
-	c.lastAt = a.from
-	c.adv = -1
-	now := s.simSec()
-	upd := func(k engine.Kind, iaid uint32, p netip.Prefix, valid uint32) {
-		key := resKey{k, p}
-		if valid == 0 {
-			delete(c.hold, key)
-			fmt.Fprintf(&sb, " -%s", p)
-			return
-		}
-		s.res.Stats.Grants++
-		c.hold[key] = holding{iaid: iaid, expiry: now + int64(valid), server: a.from}
-		fmt.Fprintf(&sb, " %s/%ds", p, valid)
-	}
-	for j := 0; j < m.NumIANA; j++ {
-		ia := &m.IANA[j]
-		if ia.HasStatus && ia.Status == wire.StatusNoBinding {
-			s.dropIA(c, engine.KindNA)
-			sb.WriteString(" na:nobinding")
-		}
-		for k := 0; k < ia.NumAddrs; k++ {
-			upd(engine.KindNA, ia.IAID, netip.PrefixFrom(ia.Addrs[k].Addr, 128), ia.Addrs[k].Valid)
-		}
-	}
-	for j := 0; j < m.NumIAPD; j++ {
-		ia := &m.IAPD[j]
-		if ia.HasStatus && ia.Status == wire.StatusNoBinding {
-			s.dropIA(c, engine.KindPD)
-			sb.WriteString(" pd:nobinding")
-		}
-		for k := 0; k < ia.NumPrefixes; k++ {
-			upd(engine.KindPD, ia.IAID, ia.Prefixes[k].Prefix, ia.Prefixes[k].Valid)
-		}
-	}
-	s.logf("c%d %v -> REPLY from %s:%s", c.n, t, names[a.from], sb.String())
-}
-
-func (s *Sim) dropIA(c *client, k engine.Kind) {
-	for key := range c.hold {
-		if key.kind == k {
-			delete(c.hold, key)
-		}
-	}
-}
-
 // --- healing --------------------------------------------------------------------
 
 // heal restarts every server, reconnects and runs until both are NORMAL
@@ -1068,8 +505,8 @@ func (s *Sim) heal() {
 	}
 	if !s.settled() {
 		s.failf("converge", "not settled after healing: P %v (outbox %d+%d), S %v (outbox %d+%d), link conn=%v",
-			s.srv[0].state(), s.srv[0].out.Pending(), s.srv[0].out.Unacked(),
-			s.srv[1].state(), s.srv[1].out.Pending(), s.srv[1].out.Unacked(), s.conn)
+			s.srv[0].state(), s.srv[0].stream.Outbox().Pending(), s.srv[0].stream.Outbox().Unacked(),
+			s.srv[1].state(), s.srv[1].stream.Outbox().Pending(), s.srv[1].stream.Outbox().Unacked(), s.conn)
 		return
 	}
 	s.checkAgree()
@@ -1077,7 +514,7 @@ func (s *Sim) heal() {
 
 func (s *Sim) settled() bool {
 	for _, sv := range s.srv {
-		if !sv.running() || sv.state() != engine.StateNormal || !sv.out.Idle() {
+		if !sv.running() || sv.state() != engine.StateNormal || !sv.stream.Outbox().Idle() {
 			return false
 		}
 	}

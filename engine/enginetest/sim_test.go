@@ -4,6 +4,8 @@ import (
 	"flag"
 	"strings"
 	"testing"
+
+	"github.com/tandemdhcp/tandem/replicate"
 )
 
 var (
@@ -94,6 +96,7 @@ func TestSim(t *testing.T) {
 		agg.Partitions += res.Stats.Partitions
 		agg.AdminPD += res.Stats.AdminPD
 		agg.BndUpds += res.Stats.BndUpds
+		agg.Batched += res.Stats.Batched
 		if res.Failure != "" {
 			failed++
 			if failed <= 3 {
@@ -103,8 +106,8 @@ func TestSim(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d seeds × %d steps, %d failed; replies %d, grants %d, crashes %d (%d mid-ready), partitions %d, admin partner-down %d, BNDUPDs %d",
-		seeds, *simSteps, failed, agg.Replies, agg.Grants, agg.Crashes, agg.MidReadyCrashes, agg.Partitions, agg.AdminPD, agg.BndUpds)
+	t.Logf("%d seeds × %d steps, %d failed; replies %d, grants %d, crashes %d (%d mid-ready), partitions %d, admin partner-down %d, BNDUPDs %d, commits of several partner messages %d",
+		seeds, *simSteps, failed, agg.Replies, agg.Grants, agg.Crashes, agg.MidReadyCrashes, agg.Partitions, agg.AdminPD, agg.BndUpds, agg.Batched)
 }
 
 // TestSimDeterministic: a seed replays to the same trace.
@@ -152,4 +155,20 @@ func TestCheckerCatchesInflatedAck(t *testing.T) {
 	// Durability is off here: a record whose ack was inflated trips
 	// engine bug 1 (see the package's bug list) before the cap does.
 	findFailure(t, Faults{InflateAck: true}, Checks{SkipConverge: true, SkipDurable: true}, "1-mclt")
+}
+
+// The checker catches a bug in the shipped partner protocol, not only in
+// the harness: a Stream that takes a BNDUPD as acked when it is sent
+// rather than when its BNDREPLY arrives believes the partner stored what
+// it never did (the BNDUPD lost to a partition or a crash), and invariant
+// 3 finds a lease the granter counts as acked gone from the partner's
+// journal. (With durability parked, 1-mclt catches the same bug: the cap
+// computed from a lifetime the partner never stored.)
+func TestCheckerCatchesStreamAckOnSend(t *testing.T) {
+	findFailure(t, Faults{Stream: replicate.StreamFaults{AckOnSend: true}}, Checks{SkipConverge: true}, "3-durable")
+}
+
+// The same planted bug, with durability parked, breaks the MCLT bound.
+func TestCheckerCatchesStreamAckOnSendMCLT(t *testing.T) {
+	findFailure(t, Faults{Stream: replicate.StreamFaults{AckOnSend: true}}, Checks{SkipConverge: true, SkipDurable: true}, "1-mclt")
 }

@@ -18,11 +18,12 @@ import (
 	"github.com/tandemdhcp/tandem/replicate"
 )
 
-// The partner side of the serving loop: one replicate.Link per failover
-// relationship, and one replicate.Listener per distinct listen address of
-// the secondaries among them. Link events become engine inputs on the loop
-// goroutine; the engine's PeerMsgs become STATE and UPDREQ messages on the
-// link once the Ready that produced them is durable.
+// The partner side of the serving loop: one replicate.Link and one
+// replicate.Stream per failover relationship, and one replicate.Listener
+// per distinct listen address of the secondaries among them. Link events
+// go to the Stream on the loop goroutine (it steps the engine); once a
+// Ready is durable its PeerMsgs go to the Stream too, except STATE (the
+// Link's) and alarms (logs and a metric).
 
 // peer is one relationship's link as the loop sees it.
 type peer struct {
@@ -31,14 +32,11 @@ type peer struct {
 	link *replicate.Link
 	// Last state the endpoint asked us to advertise, for /v1/status.
 	commOK bool
-	up     bool // CONNECT exchange done, link not yet down
 	// offline is the STATE last handed to the link while disconnected
 	// (refreshLocalStates).
 	offline engine.Action
-	frame   []byte // scratch for outgoing frames (loop goroutine only)
-	fm      wire.FailoverMsg
-	repl    *replState
-	bndRep  []engine.PeerBndReply // BNDREPLY entries gathered from one Ready
+	stream  *replicate.Stream // the partner protocol (loop goroutine only)
+	lag     lagStats
 	// loggedState is the endpoint state last logged (observe.go).
 	loggedState engine.State
 }
@@ -119,9 +117,10 @@ func (n *Node) startPeers() error {
 		if err != nil {
 			return fmt.Errorf("node: relationship %s: %w", r.Name, err)
 		}
-		p := &peer{rel: rel, name: r.Name, link: l, frame: make([]byte, 0, 4096), repl: newReplState(),
-			loggedState: info.Stored.State}
-		p.repl.lagHist = newLagHistogram(r.Name)
+		p := &peer{rel: rel, name: r.Name, link: l, loggedState: info.Stored.State,
+			lag: lagStats{hist: newLagHistogram(r.Name)}}
+		p.stream = replicate.NewStream(replicate.StreamConfig{Rel: rel, Window: 64, SizeHint: 1024,
+			Seq: n.stats.LastSeq.Load(), Lag: p.lag.observe}, n.eng, &peerSender{n: n, p: p})
 		n.metrics.initAlarms(r.Name)
 		n.peers = append(n.peers, p)
 		go func() {
@@ -171,64 +170,54 @@ func (n *Node) peerByRel(rel int) *peer {
 	return nil
 }
 
-// onPeerEvent turns a link event into engine input (loop goroutine).
+// onPeerEvent hands a link event to the relationship's Stream (loop
+// goroutine), which turns it into engine input; the loop keeps the logs
+// and counters.
 func (n *Node) onPeerEvent(pe peerEvent) {
 	p := n.peerByRel(pe.rel)
 	now := time.Now()
-	in := engine.Input{Rel: pe.rel}
+	var err error
 	switch pe.ev.Kind {
 	case replicate.EventUp:
-		p.up = true
-		p.repl.out.SetWindow(int(pe.ev.Partner.MaxUnacked))
-		in.Kind = engine.InputPeerUp
 		n.log.Info("partner connected", zap.String("relationship", p.name),
 			zap.Stringer("partner", pe.ev.Partner.Addr), zap.Duration("skew", pe.ev.Partner.Skew))
+		err = p.stream.Up(now, int(pe.ev.Partner.MaxUnacked))
 	case replicate.EventDown:
-		p.commOK, p.up = false, false
-		p.repl.out.Reset()
-		in.Kind = engine.InputPeerDown
+		p.commOK = false
+		err = p.stream.Down(now)
 		if pe.ev.WasUp {
 			n.log.Warn("partner connection lost", zap.String("relationship", p.name), zap.String("reason", pe.ev.Reason))
 		}
 	case replicate.EventMessage:
-		m := &p.fm
-		if err := m.Decode(pe.ev.Msg); err != nil {
-			n.log.Warn("partner message dropped", zap.String("relationship", p.name), zap.Error(err))
+		r, derr := p.stream.Receive(now, &pe.ev)
+		if derr != nil {
+			n.log.Warn("partner message dropped", zap.String("relationship", p.name), zap.Error(derr))
 			return
 		}
-		switch m.Type {
-		case wire.State:
+		switch {
+		case r.Type == wire.State:
 			p.commOK = true
-			in.Kind = engine.InputPeerState
-			in.State, in.Flags, in.Start = engine.State(m.ServerState), m.ServerFlags, wire.UnixTime(m.StartTimeOfState)
-		case wire.UpdDone:
-			in.Kind = engine.InputUpdDone
-		default:
-			n.onBindingMsg(p, m, pe.ev.Msg, now)
-			return
+		case r.Rejected != 0:
+			n.log.Info("partner rejected an update", zap.String("relationship", p.name), zap.Uint16("status", r.Rejected))
+		case r.Unhandled:
+			n.stats.PeerUnhandled.Add(1)
+			if ce := n.log.Check(zap.DebugLevel, "partner message not handled"); ce != nil {
+				ce.Write(zap.String("relationship", p.name), zap.String("type", wire.FailoverName(r.Type)))
+			}
 		}
-	default:
-		return
+		err = r.Refused
 	}
-	if err := n.eng.Step(now, in); err != nil {
+	if err != nil {
 		n.log.Warn("partner input refused", zap.String("relationship", p.name), zap.Error(err))
 	}
-	// A STATE may open the way for the lazy updates queued meanwhile
-	// (Engine.SendsUpdates) without any commit to pump them.
-	n.pump(p, now)
 }
 
 // sendPeerMsgs performs the endpoints' requests; called after the Ready
-// holding them is durable.
+// holding them is durable. STATE goes to the Link, alarms to the log and a
+// metric, the rest to the relationship's Stream (then committed sends the
+// BNDREPLYs owed).
 func (n *Node) sendPeerMsgs(msgs []engine.PeerMsg) {
-	defer func() {
-		for _, p := range n.peers {
-			if len(p.bndRep) > 0 {
-				n.sendBndReplies(p, p.bndRep)
-				p.bndRep = p.bndRep[:0]
-			}
-		}
-	}()
+	now := time.Now()
 	for i := range msgs {
 		m := &msgs[i]
 		p := n.peerByRel(m.Rel)
@@ -236,30 +225,13 @@ func (n *Node) sendPeerMsgs(msgs []engine.PeerMsg) {
 			continue
 		}
 		switch m.Kind {
-		case engine.ActSendBndReply:
-			p.bndRep = append(p.bndRep, m.BndReply)
-			if m.BndReply.SendUpdate {
-				// Our record is newer than the partner's: send it right
-				// after the BNDREPLY (once per lease, the engine decides).
-				if b, ok := n.eng.Lookup(m.BndReply.Prefix); ok && replicate.Encodable(&b) {
-					p.repl.out.Offer(n.stats.LastSeq.Load(), replicate.KeyOf(&b), time.Now().UnixNano())
-				}
-			}
 		case engine.ActSendState:
 			p.link.SetLocalState(uint8(m.State), m.Flags, m.Start)
-		case engine.ActSendUpdReq, engine.ActSendUpdReqAll, engine.ActSendPoolReq:
-			t := map[engine.ActionKind]wire.MsgType{engine.ActSendUpdReq: wire.UpdReq,
-				engine.ActSendUpdReqAll: wire.UpdReqAll, engine.ActSendPoolReq: wire.PoolReq}[m.Kind]
-			b, f := wire.BeginFrame(p.frame[:0], t, p.link.NextXID(), 0)
-			p.frame = wire.EndFrame(b, f)
-			if err := p.link.Send(p.frame); err != nil && !errors.Is(err, replicate.ErrNotConnected) {
-				n.log.Warn("partner send", zap.String("relationship", p.name), zap.Stringer("type", t), zap.Error(err))
-			}
-		case engine.ActResendUnacked:
-			n.resendUnacked(p)
 		case engine.ActAlarm:
 			n.log.Warn("failover alarm", zap.String("relationship", p.name), zap.Stringer("state", m.State))
 			n.metrics.alarms.WithLabelValues(p.name, m.State.String()).Inc()
+		default:
+			p.stream.Act(now, m)
 		}
 	}
 }
@@ -270,7 +242,7 @@ func (n *Node) sendPeerMsgs(msgs []engine.PeerMsg) {
 // disconnected.
 func (n *Node) refreshLocalStates() {
 	for _, p := range n.peers {
-		if p.up {
+		if p.stream.Connected() {
 			continue
 		}
 		if a, ok := n.eng.StateMessage(p.rel); ok && a != p.offline {
@@ -316,7 +288,7 @@ func (n *Node) relationshipsJSON(e *engine.Engine) []RelationshipJSON {
 		r.SkewMS = float64(st.Skew) / float64(time.Millisecond)
 		r.Unacked = n.unacked(p)
 		r.LagMS = n.lagMS(p)
-		r.LagP50MS, r.LagP99MS, r.LagSamples = p.repl.lag.quantiles()
+		r.LagP50MS, r.LagP99MS, r.LagSamples = p.lag.ring.quantiles()
 		out = append(out, r)
 	}
 	return out

@@ -146,7 +146,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d
 	}
 	for _, p := range c.n.peers {
-		p.repl.lagHist.Describe(ch)
+		p.lag.hist.Describe(ch)
 	}
 }
 
@@ -212,7 +212,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descJournalLow, b2f(st.SpaceLow.Load()))
 	counter(descPacketsDropped, st.NoSpace.Load(), "journal-full")
 	for _, p := range n.peers {
-		p.repl.lagHist.Collect(ch)
+		p.lag.hist.Collect(ch)
 		ls := p.link.Stats()
 		for _, r := range [...]struct {
 			reason string

@@ -272,10 +272,9 @@ func TestMetricsPair(t *testing.T) {
 // lag in the ring and the histogram, a commit's latency and size)
 // allocates nothing.
 func TestMetricsObserveAllocs(t *testing.T) {
-	r := newReplState()
-	r.lagHist = newLagHistogram("x")
-	if a := testing.AllocsPerRun(1000, func() { r.observeLag(1234567) }); a != 0 {
-		t.Fatalf("observeLag: %v allocs", a)
+	r := lagStats{hist: newLagHistogram("x")}
+	if a := testing.AllocsPerRun(1000, func() { r.observe(1234567) }); a != 0 {
+		t.Fatalf("lagStats.observe: %v allocs", a)
 	}
 	m := newNodeMetrics()
 	t0 := time.Now()

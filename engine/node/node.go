@@ -454,12 +454,11 @@ func (n *Node) flush(held []*rxBatch) []*rxBatch {
 		n.send(rd.Replies)
 		n.sendPeerMsgs(rd.PeerMsgs)
 		n.refreshLocalStates()
-		if firstSeq > 0 {
-			n.offerCommitted(rd.Events, firstSeq) // before Advance reuses rd
+		n.committed(rd.Events, firstSeq) // before Advance reuses rd
+	} else {
+		for _, p := range n.peers {
+			p.stream.Dropped()
 		}
-	}
-	for _, p := range n.peers {
-		p.repl.flushed()
 	}
 	n.eng.Advance(rd)
 	n.publish()
