@@ -482,6 +482,11 @@ func TestBndUpdAcceptedStores(t *testing.T) {
 // own cells between ACTIVE and RESET (time(2)) and between two ACTIVEs
 // (accept(3)) are left as they are, and so is a duplicate (same status
 // and client: both accept).
+//
+// Each ACTIVE here is a rival the partner has not acked (a pending
+// partner-lifetime): only such a record can meet the other in both
+// directions. An ACTIVE the partner already knows loses to the partner's
+// later state of the same lease instead (TestBndUpdTieEndsKnownActive).
 func TestBndUpdTieBreak(t *testing.T) {
 	type rec struct {
 		st   Status
@@ -493,6 +498,7 @@ func TestBndUpdTieBreak(t *testing.T) {
 		l := local(r.st, r.duid, 1, r.t, r.t, 0)
 		if r.st == StatusActive {
 			l.StateExpiration, l.Expires = stateExp, stateExp
+			l.PartnerLifetime = stateExp
 		}
 		return l
 	}
@@ -530,6 +536,50 @@ func TestBndUpdTieBreak(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// Issue 12: a client releases (or declines) right after its grant. The
+// receiver's live ACTIVE is one the partner knows — the partner's own
+// grant, or ours that it has acked — and the partner's RELEASED or
+// ABANDONED for the same client comes within 5 s of it. The partner has
+// moved on from what we hold, so its update wins the tie (endsKnownActive;
+// RFC 8156 §7.5.4: "the server with the most recent binding information
+// should have its update accepted"). It does not when the partner cannot
+// know our ACTIVE (a pending partner-lifetime: a renewal or re-grant it
+// has not acked; or the partner-needs-update flag), when the update is
+// older than the partner's transaction we hold (in the partner's own
+// clock, so without the 5 s slack), or names another client.
+func TestBndUpdTieEndsKnownActive(t *testing.T) {
+	const grant = now0
+	known := func() *LocalLease { // the partner's ACTIVE, as Accepted stores it
+		l := local(StatusActive, updA, 1, grant, grant, grant+hour)
+		l.PartnerRawCLTT, l.ExpirationTime = grant, grant+2*hour
+		return l
+	}
+	for _, st := range []Status{StatusReleased, StatusAbandoned} {
+		for _, secondary := range []bool{false, true} {
+			for _, d := range []int64{0, 1, 2, 5} {
+				wantDecision(t, "ends known ACTIVE", known(), recv(st, updA, 1, grant+d, grant+d), grant+d, secondary, true, 0)
+			}
+			l := known()
+			l.PartnerLifetime = grant + 2*hour
+			wantDecision(t, "our unacked ACTIVE", l, recv(st, updA, 1, grant+1, grant+1), grant+1, secondary, false, outdated)
+			l = known()
+			l.PartnerNeedsUpdate = true
+			wantDecision(t, "partner needs our update", l, recv(st, updA, 1, grant+1, grant+1), grant+1, secondary, false, outdated)
+			l = known()
+			l.PartnerRawCLTT = grant + 2
+			wantDecision(t, "older than the partner's grant", l, recv(st, updA, 1, grant+1, grant+1), grant+1, secondary, false, outdated)
+			wantDecision(t, "another client", known(), recv(st, updB, 1, grant+1, grant+1), grant+1, secondary, false, outdated)
+			u := recv(st, updA, 1, 0, grant+1) // no CLT_TIME: nothing to compare in the partner's clock
+			wantDecision(t, "no CLT_TIME", known(), u, grant+1, secondary, false, outdated)
+			// Our own grant, acked: no partner time of it to compare, and
+			// none needed.
+			l = local(StatusActive, updA, 1, grant, grant, grant+hour)
+			l.AckedPartnerLifetime = grant + 2*hour
+			wantDecision(t, "our acked ACTIVE", l, recv(st, updA, 1, grant+1, grant+1), grant+1, secondary, true, 0)
 		}
 	}
 }
