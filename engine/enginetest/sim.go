@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -39,7 +40,7 @@ type Checks struct {
 	SkipConflict bool // 2: no resource live for two clients (servers' union, and clients' view)
 	SkipDurable  bool // 3: what a client was told survives a crash of the granter, and of the partner once acked
 	SkipService  bool // 4: who may answer in which state
-	SkipConverge bool // end: both NORMAL, ACTIVE leases agree
+	SkipConverge bool // end: both NORMAL, ACTIVE leases agree; once settled, a quick RELEASE holds on both
 }
 
 // Faults are deliberate harness bugs, for tests that prove the checker can
@@ -68,6 +69,11 @@ type Result struct {
 type Stats struct {
 	Replies, Grants, Crashes, MidReadyCrashes, Partitions, AdminPD, BndUpds, Conflicts int
 	States                                                                             map[string]int
+
+	// QuickReleases: RELEASEs answered right after a REQUEST's grant;
+	// ReleasesChecked: their resources found released on both servers
+	// once the pair settled (checkReleased).
+	QuickReleases, ReleasesChecked int
 }
 
 func (r *Result) String() string {
@@ -92,6 +98,10 @@ const (
 	pMidReady  = 0.002
 	adminAfter = 60_000 // ms the link must have been down before an operator acts
 )
+
+// pQuickRelease: a REQUEST's grant is released again within 2 s (dhclient
+// -r right after binding; issue 12).
+const pQuickRelease = 0.05
 
 var (
 	subnet   = netip.MustParsePrefix("2001:db8:1::/64")
@@ -207,6 +217,11 @@ type client struct {
 	hold   map[resKey]holding
 	xid    uint32
 	lastAt int // last server that answered (RENEW/RELEASE go there)
+	// releaseAt (ms), when set, is when the client releases what a
+	// REQUEST just gave it: its next action, whichever comes first.
+	releaseAt int64
+	// released: what such a quick RELEASE let go of, for checkReleased.
+	released []resKey
 }
 
 // Sim is one simulated pair.
@@ -301,6 +316,7 @@ func (s *Sim) doStep() {
 	s.deliver()
 	s.ticks()
 	s.expireClients()
+	s.quickReleases()
 	if s.fail {
 		return
 	}
@@ -827,8 +843,26 @@ func (s *Sim) expireClients() {
 	}
 }
 
+// quickReleases runs the RELEASEs that are due (see take).
+func (s *Sim) quickReleases() {
+	for _, c := range s.cl {
+		if c.releaseAt != 0 && c.releaseAt <= s.nowMS && !s.fail {
+			s.quickRelease(c)
+		}
+	}
+}
+
+func (s *Sim) quickRelease(c *client) {
+	if len(c.hold) > 0 {
+		s.exchange(c, wire.Release, c.lastAt)
+	}
+	c.releaseAt = 0
+}
+
 func (s *Sim) clientAction(c *client) {
 	switch {
+	case c.releaseAt != 0: // about to let go: nothing else first
+		s.quickRelease(c)
 	case len(c.hold) == 0 && (c.adv < 0 || s.nowMS-c.advAt > 30_000):
 		s.exchange(c, wire.Solicit, -1)
 	case len(c.hold) == 0:
@@ -975,6 +1009,10 @@ func (s *Sim) take(c *client, t wire.MsgType, a answer) {
 	var sb strings.Builder
 	switch {
 	case t == wire.Release:
+		if c.releaseAt != 0 {
+			c.released = append(c.released, c.sortedKeys()...)
+			s.res.Stats.QuickReleases++
+		}
 		clear(c.hold)
 		c.adv = -1
 		s.logf("c%d RELEASE -> %s", c.n, names[a.from])
@@ -996,6 +1034,7 @@ func (s *Sim) take(c *client, t wire.MsgType, a answer) {
 		}
 		s.res.Stats.Grants++
 		c.hold[key] = holding{iaid: iaid, expiry: now + int64(valid), server: a.from}
+		c.released = slices.DeleteFunc(c.released, func(k resKey) bool { return k == key })
 		fmt.Fprintf(&sb, " %s/%ds", p, valid)
 	}
 	for j := 0; j < m.NumIANA; j++ {
@@ -1019,6 +1058,9 @@ func (s *Sim) take(c *client, t wire.MsgType, a answer) {
 		}
 	}
 	s.logf("c%d %v -> REPLY from %s:%s", c.n, t, names[a.from], sb.String())
+	if t == wire.Request && len(c.hold) > 0 && s.rng.Float64() < pQuickRelease {
+		c.releaseAt = s.nowMS + s.rng.Int64N(2001)
+	}
 }
 
 func (s *Sim) dropIA(c *client, k engine.Kind) {
