@@ -267,30 +267,45 @@ func tieAccept(local *LocalLease, upd *ReceivedLease, now int64, weAreSecondary 
 // with the most recent binding information should have its update
 // accepted by its partner." The partner has the most recent information
 // when it knew our record and decided a later state from it. Both halves
-// are known here without comparing two servers' clocks:
+// are known here without comparing two servers' clocks against ±5 s:
 //
-//   - the partner knows our record: nothing of ours is unacked (no pending
-//     partner-lifetime: every own client transaction sets one until the
-//     partner's BNDREPLY, §7.7) and we have not rejected its view as
-//     outdated (the partner-needs-update flag of §7.5.4 is clear). The
-//     partner's stream is ordered, so an update it built before taking
-//     our latest ACTIVE reaches us before that ACTIVE's BNDREPLY, while
-//     ours is still pending;
-//   - its update is not older than the partner's own client transaction
-//     we hold: CLT_TIME as the partner sent it (RawCLTT) against
-//     partner-raw-clt-time, which §7.5.5 stores from the earlier BNDUPD's
-//     CLT_TIME. Both are the partner's clock, so the ±5 s of §7.5.1 ("the
-//     same time when performing a comparison between two times" of two
-//     servers) is not needed, and a release in the grant's own second
-//     counts.
+//   - the partner knows our record, either because our client time is
+//     the partner's own: we took our CLTT from its BNDUPD, which left
+//     partner-raw-clt-time (§7.5.5 d, its CLT_TIME uncorrected) one skew
+//     away from it, the same skew (±1 s, as the link's estimate moves)
+//     that separates this update's CLT_TIME from its raw value — no
+//     client transaction of ours since; or because it has acked ours:
+//     no pending partner-lifetime (every own client transaction sets one
+//     until the partner's BNDREPLY, §7.7) and no partner-needs-update
+//     flag (§7.5.4). Either flag may be left over from an older record
+//     of the resource, so the first test does not ask for them. The
+//     partner's stream is ordered: an update it built before taking our
+//     latest ACTIVE reaches us before that ACTIVE's BNDREPLY;
+//   - its update is not older than the partner's client transaction we
+//     hold: CLT_TIME as the partner sent it (RawCLTT) against
+//     partner-raw-clt-time. Both are the partner's clock, so the ±5 s of
+//     §7.5.1 (for "a comparison between two times" of two servers) is not
+//     needed, and a release in the grant's own second counts.
 //
 // The same client only: another client's update says nothing of ours.
 // When either half fails — a renewal or re-grant of ours the partner has
 // not acked (the client came back to us after releasing there), a
 // disagreement still pending — the live ACTIVE keeps the tie as before.
 func endsKnownActive(local *LocalLease, upd *ReceivedLease) bool {
-	return upd.sameClient(local) && local.PartnerLifetime == 0 && !local.PartnerNeedsUpdate &&
-		upd.RawCLTT != 0 && upd.RawCLTT >= local.PartnerRawCLTT
+	if !upd.sameClient(local) || upd.RawCLTT == 0 || upd.RawCLTT < local.PartnerRawCLTT {
+		return false
+	}
+	skew := upd.RawCLTT - upd.CLTT // the partner's clock minus ours, as the replicator corrected
+	partners := local.PartnerRawCLTT != 0 && abs(local.PartnerRawCLTT-local.CLTT-skew) <= 1
+	acked := local.PartnerLifetime == 0 && !local.PartnerNeedsUpdate
+	return partners || acked
+}
+
+func abs(d int64) int64 {
+	if d < 0 {
+		return -d
+	}
+	return d
 }
 
 // AfterDecision returns a lease's PartnerNeedsUpdate flag after a decision
