@@ -247,7 +247,7 @@ func newerExpiry(local *LocalLease, upd *ReceivedLease) bool {
 func tieAccept(local *LocalLease, upd *ReceivedLease, now int64, weAreSecondary bool) bool {
 	switch {
 	case local.Status == StatusActive: // RELEASED, PENDING-FREE, RESET or ABANDONED received
-		return upd.Status == StatusReset || later(now, local.StateExpiration) || endsKnownActive(local, upd)
+		return upd.Status == StatusReset || later(now, local.StateExpiration) || endsKnownActive(local, upd, now)
 	case upd.Status == StatusActive: // local EXPIRED, RELEASED, FREE or ABANDONED
 		return !later(now, upd.StateExpiration) && !echoesEndedActive(local, upd)
 	}
@@ -255,8 +255,10 @@ func tieAccept(local *LocalLease, upd *ReceivedLease, now int64, weAreSecondary 
 }
 
 // echoesEndedActive is endsKnownActive seen from the other server: upd, a
-// same-client ACTIVE received in a tie for a lease we have ended (our
-// record is RELEASED, ABANDONED, EXPIRED or freed since), carries no
+// same-client ACTIVE received in a tie for a lease its client ended here
+// (our record is RELEASED or ABANDONED, the statuses endsKnownActive lets
+// end a known ACTIVE; an EXPIRED is the time(1) cells' and newerExpiry's
+// business, not a client's), carries no
 // client transaction we did not know when we ended it. Either it is the
 // partner's, which we took before (its CLT_TIME, in the partner's clock,
 // is not later than our partner-raw-clt-time), or it is ours echoed back:
@@ -269,7 +271,7 @@ func tieAccept(local *LocalLease, upd *ReceivedLease, now int64, weAreSecondary 
 // the other's (pair simulation: the partner then held the lease released
 // while this side renewed it beyond MCLT).
 func echoesEndedActive(local *LocalLease, upd *ReceivedLease) bool {
-	if !upd.sameClient(local) || upd.RawCLTT == 0 {
+	if local.Status != StatusReleased && local.Status != StatusAbandoned || !upd.sameClient(local) || upd.RawCLTT == 0 {
 		return false
 	}
 	if upd.RawCLTT <= local.PartnerRawCLTT {
@@ -295,18 +297,21 @@ func echoesEndedActive(local *LocalLease, upd *ReceivedLease) bool {
 // when it knew our record and decided a later state from it. Both halves
 // are known here without comparing two servers' clocks against ±5 s:
 //
-//   - the partner knows our record, either because our client time is
-//     the partner's own: we took our CLTT from its BNDUPD, which left
-//     partner-raw-clt-time (§7.5.5 d, its CLT_TIME uncorrected) one skew
-//     away from it, the same skew (±1 s, as the link's estimate moves)
-//     that separates this update's CLT_TIME from its raw value — no
-//     client transaction of ours since; or because it has acked ours:
-//     no pending partner-lifetime (every own client transaction sets one
-//     until the partner's BNDREPLY, §7.7) and no partner-needs-update
-//     flag (§7.5.4). Either flag may be left over from an older record
-//     of the resource, so the first test does not ask for them. The
-//     partner's stream is ordered: an update it built before taking our
-//     latest ACTIVE reaches us before that ACTIVE's BNDREPLY;
+//   - the partner knows our record. No transaction of ours is pending:
+//     every own client transaction sets a partner-lifetime, at least its
+//     lease's end, until the partner's BNDREPLY (§7.7), so one still in
+//     the future is an unacked transaction that may postdate the
+//     partner's (one in the past is left over from an older grant and
+//     cannot). The partner's stream is ordered: an update it built before
+//     taking our latest ACTIVE reaches us before that ACTIVE's BNDREPLY.
+//     And either our client time is the partner's own — we took our CLTT
+//     from its BNDUPD, which left partner-raw-clt-time (§7.5.5 d, its
+//     CLT_TIME uncorrected) one skew away from it, the same skew (±1 s,
+//     as the link's estimate moves) that separates this update's
+//     CLT_TIME from its raw value — or the partner has our record as we
+//     hold it: no partner-needs-update flag (§7.5.4). That flag may be
+//     left over from an older record of the resource (a late rejection of
+//     our earlier FREE or EXPIRED), so the first test does not ask for it;
 //   - its update is not older than the partner's client transaction we
 //     hold: CLT_TIME as the partner sent it (RawCLTT) against
 //     partner-raw-clt-time. Both are the partner's clock, so the ±5 s of
@@ -317,14 +322,16 @@ func echoesEndedActive(local *LocalLease, upd *ReceivedLease) bool {
 // When either half fails — a renewal or re-grant of ours the partner has
 // not acked (the client came back to us after releasing there), a
 // disagreement still pending — the live ACTIVE keeps the tie as before.
-func endsKnownActive(local *LocalLease, upd *ReceivedLease) bool {
+func endsKnownActive(local *LocalLease, upd *ReceivedLease, now int64) bool {
 	if !upd.sameClient(local) || upd.RawCLTT == 0 || upd.RawCLTT < local.PartnerRawCLTT {
 		return false
 	}
+	if local.PartnerLifetime > now {
+		return false // a transaction of ours, still in force, that the partner has not acked
+	}
 	skew := upd.RawCLTT - upd.CLTT // the partner's clock minus ours, as the replicator corrected
 	partners := local.PartnerRawCLTT != 0 && abs(local.PartnerRawCLTT-local.CLTT-skew) <= 1
-	acked := local.PartnerLifetime == 0 && !local.PartnerNeedsUpdate
-	return partners || acked
+	return partners || !local.PartnerNeedsUpdate
 }
 
 func abs(d int64) int64 {

@@ -548,8 +548,8 @@ func TestBndUpdTieBreak(t *testing.T) {
 // RFC 8156 §7.5.4: "the server with the most recent binding information
 // should have its update accepted"). It does not when our ACTIVE holds a
 // client transaction of ours the partner may not know (a renewal or
-// re-grant with a pending partner-lifetime or the partner-needs-update
-// flag), when the update is older than the partner's transaction we hold
+// re-grant with a pending partner-lifetime or, unless our client time is
+// the partner's, the partner-needs-update flag), when the update is older than the partner's transaction we hold
 // (in the partner's own clock, so without the 5 s slack), or names
 // another client.
 func TestBndUpdTieEndsKnownActive(t *testing.T) {
@@ -591,6 +591,12 @@ func TestBndUpdTieEndsKnownActive(t *testing.T) {
 			l := ours()
 			l.PartnerLifetime = grant + 2*hour
 			wantDecision(t, "our unacked renewal", l, rcv(st, updA, 1, 0), grant+1, secondary, false, outdated)
+			// Both servers answered the client's multicast REBIND in the
+			// same second; ours is not acked yet: a rival, whatever the
+			// times say.
+			l = partners(0)
+			l.PartnerLifetime = grant + 2*hour
+			wantDecision(t, "our unacked transaction of the same second", l, rcv(st, updA, 1, 0), grant+1, secondary, false, outdated)
 			l = ours()
 			l.PartnerNeedsUpdate = true
 			wantDecision(t, "partner needs our renewal", l, rcv(st, updA, 1, 0), grant+1, secondary, false, outdated)
@@ -617,7 +623,7 @@ func TestBndUpdTieEchoesEndedActive(t *testing.T) {
 	ended := func(st Status) *LocalLease {
 		return local(st, updA, 1, grant+1, grant+1, 0)
 	}
-	for _, st := range []Status{StatusReleased, StatusAbandoned, StatusFree} {
+	for _, st := range []Status{StatusReleased, StatusAbandoned} {
 		for _, secondary := range []bool{false, true} {
 			for _, skew := range []int64{-3, 0, 2} {
 				// Our grant, echoed: CLT_TIME is our CLTT moved into the
@@ -643,6 +649,11 @@ func TestBndUpdTieEchoesEndedActive(t *testing.T) {
 			wantDecision(t, "another client", ended(st), u, grant+1, secondary, true, 0)
 		}
 	}
+	// A lease that expired here is not one its client ended: a live ACTIVE
+	// still wins the tie.
+	u := recv(StatusActive, updA, 1, grant, grant)
+	u.PartnerRawCLTT = grant
+	wantDecision(t, "expired", ended(StatusExpired), u, grant+1, false, true, 0)
 }
 
 // An accepted ACTIVE for our own client never shortens our grant when it
