@@ -235,9 +235,7 @@ func newerExpiry(local *LocalLease, upd *ReceivedLease) bool {
 //     as the mirror cell, time(2), rejects the ACTIVE in a tie.
 //   - except where the partner already knows our ACTIVE and has moved on
 //     from it (endsKnownActive): then its record is not a rival but the
-//     same lease's next state, and wins; and, the same rule on the other
-//     server, an ACTIVE that only repeats what we knew when we ended the
-//     lease (echoesEndedActive) loses.
+//     same lease's next state, and wins.
 //   - otherwise the primary's record wins, as in accept(3) ("or the
 //     receiving server is a secondary accept it").
 //
@@ -249,35 +247,9 @@ func tieAccept(local *LocalLease, upd *ReceivedLease, now int64, weAreSecondary 
 	case local.Status == StatusActive: // RELEASED, PENDING-FREE, RESET or ABANDONED received
 		return upd.Status == StatusReset || later(now, local.StateExpiration) || endsKnownActive(local, upd, now)
 	case upd.Status == StatusActive: // local EXPIRED, RELEASED, FREE or ABANDONED
-		return !later(now, upd.StateExpiration) && !echoesEndedActive(local, upd)
+		return !later(now, upd.StateExpiration)
 	}
 	return weAreSecondary
-}
-
-// echoesEndedActive is endsKnownActive seen from the other server: upd, a
-// same-client ACTIVE received in a tie for a lease its client ended here
-// (our record is RELEASED or ABANDONED, the statuses endsKnownActive lets
-// end a known ACTIVE; an EXPIRED is the time(1) cells' and newerExpiry's
-// business, not a client's), carries no
-// client transaction we did not know when we ended it. Either it is the
-// partner's, which we took before (its CLT_TIME, in the partner's clock,
-// is not later than our partner-raw-clt-time), or it is ours echoed back:
-// the partner's client time is, within the ±1 s of the skew estimate, the
-// F_PARTNER_RAW_CLT_TIME it echoes (our CLTT, §7.5.5 e), and our record's
-// CLTT is not older than that echo. Such an ACTIVE is what the partner
-// held before our update reached it — a BNDUPD crossing ours, a resend —
-// and the partner, given our update, accepts it (endsKnownActive); taking
-// its ACTIVE here as well would swap the two records, each side keeping
-// the other's (pair simulation: the partner then held the lease released
-// while this side renewed it beyond MCLT).
-func echoesEndedActive(local *LocalLease, upd *ReceivedLease) bool {
-	if local.Status != StatusReleased && local.Status != StatusAbandoned || !upd.sameClient(local) || upd.RawCLTT == 0 {
-		return false
-	}
-	if upd.RawCLTT <= local.PartnerRawCLTT {
-		return true
-	}
-	return upd.PartnerRawCLTT != 0 && abs(upd.CLTT-upd.PartnerRawCLTT) <= 1 && local.CLTT >= upd.PartnerRawCLTT
 }
 
 // endsKnownActive reports whether upd, received in a tie for our live
@@ -320,8 +292,18 @@ func echoesEndedActive(local *LocalLease, upd *ReceivedLease) bool {
 //
 // The same client only: another client's update says nothing of ours.
 // When either half fails — a renewal or re-grant of ours the partner has
-// not acked (the client came back to us after releasing there), a
-// disagreement still pending — the live ACTIVE keeps the tie as before.
+// not acked (the client came back to us after releasing there, or both
+// servers answered its multicast REBIND in the same second: pair
+// simulation, seeds 849 and 886), a disagreement still pending — the live
+// ACTIVE keeps the tie as before, on both servers.
+//
+// Not covered: a resend of our record (the partner's own ACTIVE) that
+// crosses the partner's RELEASED. The partner, holding RELEASED, takes
+// that ACTIVE in the tie while we take its RELEASED, and the two records
+// swap. A rule on that side cannot tell our echo from a same-second
+// transaction of ours (the REBIND answered by both) without the
+// partner-lifetime state this side sees; the pair simulation has not met
+// it in 1,000 seeds.
 func endsKnownActive(local *LocalLease, upd *ReceivedLease, now int64) bool {
 	if !upd.sameClient(local) || upd.RawCLTT == 0 || upd.RawCLTT < local.PartnerRawCLTT {
 		return false

@@ -611,51 +611,6 @@ func TestBndUpdTieEndsKnownActive(t *testing.T) {
 	}
 }
 
-// The other server's half of the same rule (echoesEndedActive): we ended
-// the lease (RELEASED at grant+1) and the partner's ACTIVE crosses our
-// RELEASED — our own grant echoed back (its client time is the
-// F_PARTNER_RAW_CLT_TIME it echoes), or the partner's grant we had already
-// taken. Accepting it would swap the records, as the partner takes our
-// RELEASED. A partner's ACTIVE with a client transaction of its own (the
-// client came back to it) still wins the tie while live.
-func TestBndUpdTieEchoesEndedActive(t *testing.T) {
-	const grant = now0
-	ended := func(st Status) *LocalLease {
-		return local(st, updA, 1, grant+1, grant+1, 0)
-	}
-	for _, st := range []Status{StatusReleased, StatusAbandoned} {
-		for _, secondary := range []bool{false, true} {
-			for _, skew := range []int64{-3, 0, 2} {
-				// Our grant, echoed: CLT_TIME is our CLTT moved into the
-				// partner's clock, F_PARTNER_RAW_CLT_TIME our CLTT itself.
-				u := recv(StatusActive, updA, 1, grant, grant)
-				u.RawCLTT, u.PartnerRawCLTT = grant+skew, grant
-				wantDecision(t, "our grant echoed", ended(st), u, grant+1, secondary, false, outdated)
-				// The partner's grant, which we took before ending it.
-				l := ended(st)
-				l.PartnerRawCLTT = grant + skew
-				u = recv(StatusActive, updA, 1, grant, grant)
-				u.RawCLTT = grant + skew
-				wantDecision(t, "the partner's grant again", l, u, grant+1, secondary, false, outdated)
-			}
-			// The client came back to the partner 2 s after ending it here:
-			// the partner's own transaction, live, wins as before.
-			u := recv(StatusActive, updA, 1, grant+3, grant+3)
-			u.PartnerRawCLTT = grant + 1
-			wantDecision(t, "the partner's new grant", ended(st), u, grant+3, secondary, true, 0)
-			// Another client's ACTIVE is no echo of ours.
-			u = recv(StatusActive, updB, 1, grant, grant)
-			u.PartnerRawCLTT = grant
-			wantDecision(t, "another client", ended(st), u, grant+1, secondary, true, 0)
-		}
-	}
-	// A lease that expired here is not one its client ended: a live ACTIVE
-	// still wins the tie.
-	u := recv(StatusActive, updA, 1, grant, grant)
-	u.PartnerRawCLTT = grant
-	wantDecision(t, "expired", ended(StatusExpired), u, grant+1, false, true, 0)
-}
-
 // An accepted ACTIVE for our own client never shortens our grant when it
 // is no newer (±5 s): the client may hold either reply. But a clearly
 // later CLT_TIME is the client's newer transaction with the partner, whose
