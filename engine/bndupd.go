@@ -221,7 +221,10 @@ func newerExpiry(local *LocalLease, upd *ReceivedLease) bool {
 // recent binding information should have its update accepted"; when
 // neither is more recent, the two servers must at least pick the same
 // winner. The rule below is a function of the pair of records, whichever
-// of them is local, so one side accepts and the other rejects:
+// of them is local, so one side accepts and the other rejects (the one
+// exception, endsKnownActive, also asks whether the partner knows our
+// record; when it does, ours is neither unacked nor flagged, so it does
+// not travel to the partner again as a rival):
 //
 //   - a live ACTIVE (its state-expiration-time not clearly past) wins.
 //     This is the tie-break the table itself uses in its time(1) cells
@@ -230,6 +233,9 @@ func newerExpiry(local *LocalLease, upd *ReceivedLease) bool {
 //     wrongly kept ACTIVE only waits for its expiry, a lease wrongly
 //     freed may go to a second client. Against RESET the operator wins,
 //     as the mirror cell, time(2), rejects the ACTIVE in a tie.
+//   - except where the partner already knows our ACTIVE and has moved on
+//     from it (endsKnownActive): then its record is not a rival but the
+//     same lease's next state, and wins.
 //   - otherwise the primary's record wins, as in accept(3) ("or the
 //     receiving server is a secondary accept it").
 //
@@ -239,11 +245,82 @@ func newerExpiry(local *LocalLease, upd *ReceivedLease) bool {
 func tieAccept(local *LocalLease, upd *ReceivedLease, now int64, weAreSecondary bool) bool {
 	switch {
 	case local.Status == StatusActive: // RELEASED, PENDING-FREE, RESET or ABANDONED received
-		return upd.Status == StatusReset || later(now, local.StateExpiration)
+		return upd.Status == StatusReset || later(now, local.StateExpiration) || endsKnownActive(local, upd, now)
 	case upd.Status == StatusActive: // local EXPIRED, RELEASED, FREE or ABANDONED
 		return !later(now, upd.StateExpiration)
 	}
 	return weAreSecondary
+}
+
+// endsKnownActive reports whether upd, received in a tie for our live
+// ACTIVE, is the partner ending that very lease: a client that releases
+// (or declines) right after its grant. The primary grants at T and sends
+// ACTIVE; the client's RELEASE reaches the primary at T+1 and the RELEASED
+// follows. The secondary's record is the primary's ACTIVE, its t_db is T
+// and t_upd is T+1: "essentially the same (i.e., +/- 5 seconds)" (RFC 8156
+// §7.5.4), so the live-ACTIVE tie-break above kept it, sent it back
+// (SendUpdate), and the primary, holding a RELEASED of the same time,
+// took the ACTIVE: the address stayed held on both servers for a client
+// that had let it go.
+//
+// §7.5.4 leaves such ties open but names the goal: "Ultimately, the server
+// with the most recent binding information should have its update
+// accepted by its partner." The partner has the most recent information
+// when it knew our record and decided a later state from it. Both halves
+// are known here without comparing two servers' clocks against ±5 s:
+//
+//   - the partner knows our record. No transaction of ours is pending:
+//     every own client transaction sets a partner-lifetime, at least its
+//     lease's end, until the partner's BNDREPLY (§7.7), so one still in
+//     the future is an unacked transaction that may postdate the
+//     partner's (one in the past is left over from an older grant and
+//     cannot). The partner's stream is ordered: an update it built before
+//     taking our latest ACTIVE reaches us before that ACTIVE's BNDREPLY.
+//     And either our client time is the partner's own — we took our CLTT
+//     from its BNDUPD, which left partner-raw-clt-time (§7.5.5 d, its
+//     CLT_TIME uncorrected) one skew away from it, the same skew (±1 s,
+//     as the link's estimate moves) that separates this update's
+//     CLT_TIME from its raw value — or the partner has our record as we
+//     hold it: no partner-needs-update flag (§7.5.4). That flag may be
+//     left over from an older record of the resource (a late rejection of
+//     our earlier FREE or EXPIRED), so the first test does not ask for it;
+//   - its update is not older than the partner's client transaction we
+//     hold: CLT_TIME as the partner sent it (RawCLTT) against
+//     partner-raw-clt-time. Both are the partner's clock, so the ±5 s of
+//     §7.5.1 (for "a comparison between two times" of two servers) is not
+//     needed, and a release in the grant's own second counts.
+//
+// The same client only: another client's update says nothing of ours.
+// When either half fails — a renewal or re-grant of ours the partner has
+// not acked (the client came back to us after releasing there, or both
+// servers answered its multicast REBIND in the same second: pair
+// simulation, seeds 849 and 886), a disagreement still pending — the live
+// ACTIVE keeps the tie as before, on both servers.
+//
+// Not covered: a resend of our record (the partner's own ACTIVE) that
+// crosses the partner's RELEASED. The partner, holding RELEASED, takes
+// that ACTIVE in the tie while we take its RELEASED, and the two records
+// swap. A rule on that side cannot tell our echo from a same-second
+// transaction of ours (the REBIND answered by both) without the
+// partner-lifetime state this side sees; the pair simulation has not met
+// it in 1,000 seeds.
+func endsKnownActive(local *LocalLease, upd *ReceivedLease, now int64) bool {
+	if !upd.sameClient(local) || upd.RawCLTT == 0 || upd.RawCLTT < local.PartnerRawCLTT {
+		return false
+	}
+	if local.PartnerLifetime > now {
+		return false // a transaction of ours, still in force, that the partner has not acked
+	}
+	skew := upd.RawCLTT - upd.CLTT // the partner's clock minus ours, as the replicator corrected
+	partners := local.PartnerRawCLTT != 0 && abs(local.PartnerRawCLTT-local.CLTT-skew) <= 1
+	return partners || !local.PartnerNeedsUpdate
+}
+
+func abs(d int64) int64 {
+	if d < 0 {
+		return -d
+	}
+	return d
 }
 
 // AfterDecision returns a lease's PartnerNeedsUpdate flag after a decision

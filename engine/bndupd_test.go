@@ -482,6 +482,11 @@ func TestBndUpdAcceptedStores(t *testing.T) {
 // own cells between ACTIVE and RESET (time(2)) and between two ACTIVEs
 // (accept(3)) are left as they are, and so is a duplicate (same status
 // and client: both accept).
+//
+// Each ACTIVE here is a rival the partner has not acked (a pending
+// partner-lifetime): only such a record can meet the other in both
+// directions. An ACTIVE the partner already knows loses to the partner's
+// later state of the same lease instead (TestBndUpdTieEndsKnownActive).
 func TestBndUpdTieBreak(t *testing.T) {
 	type rec struct {
 		st   Status
@@ -493,6 +498,7 @@ func TestBndUpdTieBreak(t *testing.T) {
 		l := local(r.st, r.duid, 1, r.t, r.t, 0)
 		if r.st == StatusActive {
 			l.StateExpiration, l.Expires = stateExp, stateExp
+			l.PartnerLifetime = stateExp
 		}
 		return l
 	}
@@ -530,6 +536,77 @@ func TestBndUpdTieBreak(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// Issue 12: a client releases (or declines) right after its grant. The
+// receiver's live ACTIVE is one the partner knows — the partner's own
+// grant, or ours that it has acked — and the partner's RELEASED or
+// ABANDONED for the same client comes within 5 s of it. The partner has
+// moved on from what we hold, so its update wins the tie (endsKnownActive;
+// RFC 8156 §7.5.4: "the server with the most recent binding information
+// should have its update accepted"). It does not when our ACTIVE holds a
+// client transaction of ours the partner may not know (a renewal or
+// re-grant with a pending partner-lifetime or, unless our client time is
+// the partner's, the partner-needs-update flag), when the update is older than the partner's transaction we hold
+// (in the partner's own clock, so without the 5 s slack), or names
+// another client.
+func TestBndUpdTieEndsKnownActive(t *testing.T) {
+	const grant = now0
+	// The partner's ACTIVE as Accepted stores it, the partner's clock skew
+	// seconds ahead of ours: CLTT in our clock, partner-raw-clt-time in
+	// the partner's.
+	partners := func(skew int64) *LocalLease {
+		l := local(StatusActive, updA, 1, grant, grant, grant+hour)
+		l.PartnerRawCLTT, l.ExpirationTime = grant+skew, grant+2*hour
+		return l
+	}
+	// The partner's update d seconds after the grant, from a partner skew
+	// seconds ahead.
+	rcv := func(st Status, duid string, d, skew int64) *ReceivedLease {
+		u := recv(st, duid, 1, grant+d, grant+d)
+		u.RawCLTT = u.CLTT + skew
+		return u
+	}
+	// Our own renewal 3 s after the partner's grant.
+	ours := func() *LocalLease {
+		l := partners(0)
+		l.CLTT = grant + 3
+		return l
+	}
+	for _, st := range []Status{StatusReleased, StatusAbandoned} {
+		for _, secondary := range []bool{false, true} {
+			for _, skew := range []int64{-3, 0, 2} {
+				for _, d := range []int64{0, 1, 2, 5} {
+					wantDecision(t, "ends the partner's ACTIVE", partners(skew), rcv(st, updA, d, skew), grant+d, secondary, true, 0)
+				}
+				// Flags left over from an older record of the resource.
+				l := partners(skew)
+				l.PartnerLifetime, l.PartnerNeedsUpdate = grant-hour, true
+				wantDecision(t, "stale flags", l, rcv(st, updA, 1, skew), grant+1, secondary, true, 0)
+				// The link's skew estimate moved by a second.
+				wantDecision(t, "skew moved", partners(skew), rcv(st, updA, 1, skew+1), grant+1, secondary, true, 0)
+			}
+			l := ours()
+			l.PartnerLifetime = grant + 2*hour
+			wantDecision(t, "our unacked renewal", l, rcv(st, updA, 1, 0), grant+1, secondary, false, outdated)
+			// Both servers answered the client's multicast REBIND in the
+			// same second; ours is not acked yet: a rival, whatever the
+			// times say.
+			l = partners(0)
+			l.PartnerLifetime = grant + 2*hour
+			wantDecision(t, "our unacked transaction of the same second", l, rcv(st, updA, 1, 0), grant+1, secondary, false, outdated)
+			l = ours()
+			l.PartnerNeedsUpdate = true
+			wantDecision(t, "partner needs our renewal", l, rcv(st, updA, 1, 0), grant+1, secondary, false, outdated)
+			wantDecision(t, "our acked renewal", ours(), rcv(st, updA, 1, 0), grant+1, secondary, true, 0)
+			l = partners(0)
+			l.PartnerRawCLTT = grant + 2
+			wantDecision(t, "older than the partner's grant", l, rcv(st, updA, 1, 0), grant+1, secondary, false, outdated)
+			wantDecision(t, "another client", partners(0), rcv(st, updB, 1, 0), grant+1, secondary, false, outdated)
+			u := recv(st, updA, 1, 0, grant+1) // no CLT_TIME: nothing to compare in the partner's clock
+			wantDecision(t, "no CLT_TIME", partners(0), u, grant+1, secondary, false, outdated)
 		}
 	}
 }

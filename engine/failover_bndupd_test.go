@@ -17,7 +17,8 @@ import (
 // received is the ReceivedLease a partner decodes from the BNDUPD that
 // carries b, built at base (LQ_BASE_TIME), with no clock skew. It mirrors
 // replicate's encoder: the timeout options only when the status has a
-// timeout, a pending partner-lifetime or else the acked one.
+// timeout, a pending partner-lifetime or else the acked one, and for
+// ACTIVE the client's expiry when neither is known.
 func received(b *Binding, base int64) ReceivedLease {
 	u := ReceivedLease{Form: FormClient, Kind: b.Kind, Prefix: b.Prefix, DUID: b.DUID, IAID: b.IAID,
 		Status: b.Status, Preferred: b.Preferred, Valid: b.Valid, BaseTime: base,
@@ -27,6 +28,14 @@ func received(b *Binding, base int64) ReceivedLease {
 		u.PartnerLifetime = b.PartnerLifetime
 		if u.PartnerLifetime == 0 {
 			u.PartnerLifetime = b.AckedPartnerLifetime
+		}
+		if b.Status == StatusActive { // as the encoder: the expiry is the floor
+			if u.StateExpiration == 0 {
+				u.StateExpiration = b.Expires
+			}
+			if u.PartnerLifetime == 0 {
+				u.PartnerLifetime = b.Expires
+			}
 		}
 	}
 	return u

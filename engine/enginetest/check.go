@@ -134,6 +134,32 @@ func (s *Sim) checkStep() {
 			s.checkDurable(i, func(p netip.Prefix) (engine.Binding, bool) { b, ok := sv.shadow[p]; return b, ok })
 		}
 	}
+	s.checkReleased()
+}
+
+// checkReleased: a client that released what a REQUEST had just given it
+// (within 2 s, so its RELEASED ties with the grant's ACTIVE, RFC 8156
+// §7.5.4) has let it go on both servers once the pair has settled (both
+// NORMAL, nothing in flight): neither holds it ACTIVE for that client
+// unless the client took it again since (issue 12: the partner's ACTIVE
+// won the tie and came back to the releasing server).
+func (s *Sim) checkReleased() {
+	if s.fail || s.o.Checks.SkipConverge || !s.settled() {
+		return
+	}
+	for _, c := range s.cl {
+		for _, k := range c.released {
+			for i, sv := range s.srv {
+				if b, ok := sv.shadow[k.p]; ok && b.Status == engine.StatusActive && b.DUID == string(c.duid) {
+					s.failf("converge", "c%d released %s right after its grant, but %s still has it %s",
+						c.n, k.p, names[i], describe(b, true, s.nowSec(i)))
+					return
+				}
+			}
+		}
+		s.res.Stats.ReleasesChecked += len(c.released)
+		c.released = c.released[:0]
+	}
 }
 
 // checkCrash runs as server i goes down: the journal replayed must hold

@@ -3,6 +3,7 @@ package enginetest
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -37,6 +38,11 @@ type client struct {
 	hold   map[resKey]holding
 	xid    uint32
 	lastAt int // last server that answered (RENEW/RELEASE go there)
+	// releaseAt (ms), when set, is when the client releases what a
+	// REQUEST just gave it: its next action, whichever comes first.
+	releaseAt int64
+	// released: what such a quick RELEASE let go of, for checkReleased.
+	released []resKey
 }
 
 func cname(duid string) string {
@@ -57,8 +63,26 @@ func (s *Sim) expireClients() {
 	}
 }
 
+// quickReleases runs the RELEASEs that are due (see take).
+func (s *Sim) quickReleases() {
+	for _, c := range s.cl {
+		if c.releaseAt != 0 && c.releaseAt <= s.nowMS && !s.fail {
+			s.quickRelease(c)
+		}
+	}
+}
+
+func (s *Sim) quickRelease(c *client) {
+	if len(c.hold) > 0 {
+		s.exchange(c, wire.Release, c.lastAt)
+	}
+	c.releaseAt = 0
+}
+
 func (s *Sim) clientAction(c *client) {
 	switch {
+	case c.releaseAt != 0: // about to let go: nothing else first
+		s.quickRelease(c)
 	case len(c.hold) == 0 && (c.adv < 0 || s.nowMS-c.advAt > 30_000):
 		s.exchange(c, wire.Solicit, -1)
 	case len(c.hold) == 0:
@@ -205,6 +229,10 @@ func (s *Sim) take(c *client, t wire.MsgType, a answer) {
 	var sb strings.Builder
 	switch {
 	case t == wire.Release:
+		if c.releaseAt != 0 {
+			c.released = append(c.released, c.sortedKeys()...)
+			s.res.Stats.QuickReleases++
+		}
 		clear(c.hold)
 		c.adv = -1
 		s.logf("c%d RELEASE -> %s", c.n, names[a.from])
@@ -226,6 +254,7 @@ func (s *Sim) take(c *client, t wire.MsgType, a answer) {
 		}
 		s.res.Stats.Grants++
 		c.hold[key] = holding{iaid: iaid, expiry: now + int64(valid), server: a.from}
+		c.released = slices.DeleteFunc(c.released, func(k resKey) bool { return k == key })
 		fmt.Fprintf(&sb, " %s/%ds", p, valid)
 	}
 	for j := 0; j < m.NumIANA; j++ {
@@ -249,6 +278,9 @@ func (s *Sim) take(c *client, t wire.MsgType, a answer) {
 		}
 	}
 	s.logf("c%d %v -> REPLY from %s:%s", c.n, t, names[a.from], sb.String())
+	if t == wire.Request && len(c.hold) > 0 && s.rng.Float64() < pQuickRelease {
+		c.releaseAt = s.nowMS + s.rng.Int64N(2001)
+	}
 }
 
 func (s *Sim) dropIA(c *client, k engine.Kind) {

@@ -38,7 +38,7 @@ type Checks struct {
 	SkipConflict bool // 2: no resource live for two clients (servers' union, and clients' view)
 	SkipDurable  bool // 3: what a client was told survives a crash of the granter, and of the partner once acked
 	SkipService  bool // 4: who may answer in which state
-	SkipConverge bool // end: both NORMAL, ACTIVE leases agree
+	SkipConverge bool // end: both NORMAL, ACTIVE leases agree; once settled, a quick RELEASE holds on both
 }
 
 // Faults are deliberate bugs, for tests that prove the checker can fail.
@@ -72,6 +72,11 @@ type Stats struct {
 	// Batched counts the Readies that took two or more partner messages.
 	Batched int
 	States  map[string]int
+
+	// QuickReleases: RELEASEs answered right after a REQUEST's grant;
+	// ReleasesChecked: their resources found released on both servers
+	// once the pair settled (checkReleased).
+	QuickReleases, ReleasesChecked int
 }
 
 func (r *Result) String() string {
@@ -96,6 +101,10 @@ const (
 	pMidReady  = 0.002
 	adminAfter = 60_000 // ms the link must have been down before an operator acts
 )
+
+// pQuickRelease: a REQUEST's grant is released again within 2 s (dhclient
+// -r right after binding; issue 12).
+const pQuickRelease = 0.05
 
 var (
 	subnet   = netip.MustParsePrefix("2001:db8:1::/64")
@@ -261,6 +270,7 @@ func (s *Sim) doStep() {
 	s.deliver()
 	s.ticks()
 	s.expireClients()
+	s.quickReleases()
 	if s.fail {
 		return
 	}

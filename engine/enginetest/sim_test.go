@@ -97,6 +97,8 @@ func TestSim(t *testing.T) {
 		agg.AdminPD += res.Stats.AdminPD
 		agg.BndUpds += res.Stats.BndUpds
 		agg.Batched += res.Stats.Batched
+		agg.QuickReleases += res.Stats.QuickReleases
+		agg.ReleasesChecked += res.Stats.ReleasesChecked
 		if res.Failure != "" {
 			failed++
 			if failed <= 3 {
@@ -106,8 +108,9 @@ func TestSim(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d seeds × %d steps, %d failed; replies %d, grants %d, crashes %d (%d mid-ready), partitions %d, admin partner-down %d, BNDUPDs %d, commits of several partner messages %d",
-		seeds, *simSteps, failed, agg.Replies, agg.Grants, agg.Crashes, agg.MidReadyCrashes, agg.Partitions, agg.AdminPD, agg.BndUpds, agg.Batched)
+	t.Logf("%d seeds × %d steps, %d failed; replies %d, grants %d, crashes %d (%d mid-ready), partitions %d, admin partner-down %d, BNDUPDs %d, commits of several partner messages %d, quick releases %d (%d resources checked released on both)",
+		seeds, *simSteps, failed, agg.Replies, agg.Grants, agg.Crashes, agg.MidReadyCrashes, agg.Partitions, agg.AdminPD, agg.BndUpds, agg.Batched,
+		agg.QuickReleases, agg.ReleasesChecked)
 }
 
 // TestSimDeterministic: a seed replays to the same trace.
