@@ -22,6 +22,15 @@ func (s *Stream) receiveBndUpd(now time.Time, ev *Event) (Received, error) {
 	r := Received{Type: wire.BndUpd}
 	u := s.nextUpd()
 	if err := u.m.Decode(ev.Msg); err != nil {
+		// RFC 8156 §7.6: every BNDUPD gets a BNDREPLY. One we cannot
+		// read is refused whole (a message-level status) under the XID
+		// its header carries, so the partner does not wait for it.
+		if len(ev.Msg) >= 4 {
+			var bad wire.FailoverMsg
+			bad.Type, bad.XID = wire.BndUpd, uint32(ev.Msg[1])<<16|uint32(ev.Msg[2])<<8|uint32(ev.Msg[3])
+			s.frame = AppendBndReply(s.frame[:0], &bad, nil)
+			s.tx.Send(s.frame)
+		}
 		ev.Release()
 		return r, err
 	}
@@ -120,7 +129,7 @@ func (s *Stream) recycle() {
 // rejection means for the lease.
 func (s *Stream) receiveBndReply(now time.Time, m *wire.FailoverMsg) (rejected uint16) {
 	all := true
-	ParseBndReply(m, func(pfx netip.Prefix, accepted bool, status uint16, pls int64) {
+	whole := ParseBndReply(m, func(pfx netip.Prefix, accepted bool, status uint16, pls int64) {
 		if !accepted {
 			all = false
 			if rejected == 0 {
@@ -130,6 +139,11 @@ func (s *Stream) receiveBndReply(now time.Time, m *wire.FailoverMsg) (rejected u
 		s.step(now, engine.Input{Kind: engine.InputBndReply, Prefix: pfx, Accepted: accepted, StatusCode: status,
 			PartnerLifetimeSent: pls, BindingStatus: EchoedStatus(m, pfx)})
 	})
+	// A rejection of the whole update (RFC 8156 §7.6: a STATUS_CODE at
+	// the outermost level) nakks it even when no lease was echoed.
+	if whole != 0 && rejected == 0 {
+		all, rejected = false, whole
+	}
 	if !all {
 		s.out.Nak(m.XID, rejected)
 		return rejected

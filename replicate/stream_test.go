@@ -399,3 +399,54 @@ func TestStreamObserve(t *testing.T) {
 		t.Fatalf("seen %v, stepped %+v", seen, e.inputs)
 	}
 }
+
+// TestStreamBndUpdUndecodableAnswered: RFC 8156 §7.6 wants a BNDREPLY for
+// every BNDUPD. One whose options cannot be decoded is refused whole under
+// the XID its header carries.
+func TestStreamBndUpdUndecodableAnswered(t *testing.T) {
+	s, e, tx := newTestStream(t)
+	frame := wire.AppendUpdReq(nil, 0x0a0b0c)
+	frame = append(frame, 0, 1, 0, 9) // an option claiming 9 bytes it lacks
+	frame[1] += 4                     // the frame length covers it
+	ev := msgEvent(frame)
+	ev.Msg[0] = byte(wire.BndUpd)
+	if _, err := s.Receive(time.Unix(tNow, 0), &ev); err == nil {
+		t.Fatal("an undecodable BNDUPD was not reported")
+	}
+	if len(e.inputs) != 0 {
+		t.Fatalf("stepped %+v", e.inputs)
+	}
+	ms := tx.take(t)
+	if len(ms) != 1 || ms[0].Type != wire.BndReply || ms[0].XID != 0x0a0b0c || ms[0].Status != wire.StatusMissingBindingInformation {
+		t.Fatalf("answer: %+v", ms)
+	}
+}
+
+// TestStreamWholeRejection: a BNDREPLY that rejects the entire update at
+// the outermost level (RFC 8156 §7.6) and echoes no lease nakks it; it is
+// never taken for an acceptance.
+func TestStreamWholeRejection(t *testing.T) {
+	e, tx := newFakeEngine(), &fakeSender{}
+	s := NewStream(StreamConfig{Window: 4}, e, tx)
+	t0 := time.Unix(tNow, 0)
+	s.Up(t0, 4)
+	b := addrBinding(1)
+	e.recs[b.Prefix] = b
+	s.Committed(t0, []engine.Event{{Kind: engine.EventLease, Binding: b}}, 1)
+	ms := tx.take(t)
+	if len(ms) != 1 || ms[0].Type != wire.BndUpd {
+		t.Fatalf("sent %+v", ms)
+	}
+	// A partner's whole-update rejection: a message-level STATUS_CODE,
+	// no lease echoed.
+	f, o := wire.BeginFrame(nil, wire.BndReply, ms[0].XID, 0)
+	f = wire.AppendStatus(f, wire.StatusConfigurationConflict, "not ours")
+	ev := msgEvent(wire.EndFrame(f, o))
+	r, err := s.Receive(t0, &ev)
+	if err != nil || r.Rejected != wire.StatusConfigurationConflict {
+		t.Fatalf("whole rejection read as %+v, %v", r, err)
+	}
+	if s.Outbox().Unacked() != 0 {
+		t.Fatalf("still %d unacked", s.Outbox().Unacked())
+	}
+}
