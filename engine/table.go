@@ -121,6 +121,30 @@ func (t *slotTable[K]) drop(l *Lease) {
 	}
 }
 
+// reserve grows the table so that n records fit without a resize.
+func (t *slotTable[K]) reserve(n int) {
+	if size := fitSize(n); size > len(t.slots) {
+		t.resize(size)
+	}
+}
+
+// fit shrinks the table to the size put would have grown it to for the
+// records it holds (after reserve over-estimated).
+func (t *slotTable[K]) fit() {
+	if size := fitSize(t.n); size < len(t.slots) {
+		t.resize(size)
+	}
+}
+
+// fitSize is the slots put grows a table to for n records.
+func fitSize(n int) int {
+	s := tableMinSize
+	for n*5 > s*4 {
+		s *= 2
+	}
+	return s
+}
+
 // each calls fn with every record, in slot order, until fn returns false.
 // fn must not add or remove records.
 func (t *slotTable[K]) each(fn func(*Lease) bool) {
