@@ -51,8 +51,8 @@ const (
 	DefaultRetryMin = 500 * time.Millisecond
 	DefaultRetryMax = 30 * time.Second
 	// DefaultSendQueue bounds bytes queued by Send while the socket is
-	// busy. Send fails rather than blocking the serving loop; the BNDUPD
-	// stream re-reads the journal, so a refused frame is never lost.
+	// busy. Send fails rather than blocking the serving loop; a refused
+	// BNDUPD stays pending in the Outbox, so it is never lost.
 	DefaultSendQueue = 1 << 20
 	// handshakeTimeout bounds TLS handshakes and the wait for CONNECT or
 	// CONNECTREPLY when the keepalive is longer: a peer that connects and

@@ -61,7 +61,10 @@
 // position the partner has durably seen. The serving loop (engine/node)
 // owns an Outbox per relationship, offers each durable commit's lease
 // changes, and sends BNDUPDs through Link.Send; the link's writer batches
-// many frames per write. Still to do: persisting the cursor so a restart
-// resumes from it rather than from the engine's unacked records, and
-// encoding BNDUPDs straight into the writer's buffer.
+// many frames per write. A restart resumes from the engine's unacked
+// records, not from a cursor (nothing persists Cursor): the loop offers
+// engine.ForEachUnacked's records to a fresh Outbox on entering NORMAL and
+// for an UPDREQ, at a cost that is the number of unacked records, not the
+// lease table's (the engine keeps them indexed). Still to do: encoding
+// BNDUPDs straight into the writer's buffer.
 package replicate
