@@ -17,8 +17,13 @@ func (e *Engine) Apply(ev Event) {
 	}
 	key := b.Prefix.Addr()
 	l := m.get(key)
+	wasUnacked := -1 // the unacked set l is in (failover_bndupd.go)
+	if l != nil {
+		wasUnacked = e.unackedRel(l)
+	}
 	if ev.Kind == EventFree {
 		if l != nil {
+			e.refileUnacked(l, wasUnacked, -1)
 			e.capacityChanged(int(l.subnet))
 			e.unindex(l)
 			e.exp.remove(l)
@@ -56,6 +61,7 @@ func (e *Engine) Apply(ev Event) {
 		e.index(l)
 	}
 	e.account(l, +1)
+	e.refileUnacked(l, wasUnacked, e.unackedRel(l))
 	e.exp.set(l, e.due(l))
 }
 

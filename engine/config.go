@@ -63,10 +63,22 @@ type RelationshipConfig struct {
 	PDSecondaryShare float64
 }
 
-// DefaultMCLT is the MCLT of a relationship that leaves it 0: long enough to
-// ride out a routine restart of the partner, short enough that recovery does
-// not hold resources for long.
-const DefaultMCLT = time.Hour
+// Relationship defaults owned by the engine, which uses them; the config
+// file's defaults (engine/config) and the partner link's (replicate) are
+// these constants. The link's own settings (keepalive, the BNDUPD window)
+// are replicate's.
+const (
+	// DefaultMCLT is the MCLT of a relationship that leaves it 0: an hour,
+	// the usual choice of ISC's DHCPv4 failover and Kea, long enough to
+	// ride out a routine restart of the partner without clients noticing,
+	// short enough that recovery does not hold resources for long.
+	DefaultMCLT = time.Hour
+	// DefaultPDSecondaryShare is the pd-secondary-share of a relationship
+	// whose config leaves it out (half the free delegable prefixes go to
+	// the secondary). 0 is a valid share, so RelationshipConfig's zero
+	// value means 0, not this.
+	DefaultPDSecondaryShare = 0.5
+)
 
 // SubnetConfig is one link's prefix and the pools the engine allocates from.
 type SubnetConfig struct {

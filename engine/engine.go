@@ -346,6 +346,33 @@ func (e *Engine) Lookup(p netip.Prefix) (Binding, bool) {
 	return l.Binding, true
 }
 
+// Reserve prepares an empty engine for a bulk load of about n records (a
+// snapshot: journal restore): the lease tables and the client index get
+// room for n each, so the load never resizes them. It also matters for
+// time, not only for the resizes saved: a snapshot lists records in the
+// slot order of the table that wrote it, and inserted in that order into a
+// table still growing, whose slots are a fraction of the writer's, records
+// of the writer's later slots land on the homes the earlier ones filled:
+// once the writer's table was more than half full, one cluster grows
+// across the table and each insert probes through it (a restore of a
+// 10 M-record snapshot had not finished after 10 minutes; TestReserveSlotOrder
+// shows the run). In a table of the final size (or larger) the records
+// spread as they were. Compact gives back what was reserved and not used.
+func (e *Engine) Reserve(n int) {
+	e.na.reserve(n)
+	e.pd.reserve(n)
+	e.clients.reserve(n)
+}
+
+// Compact shrinks the lease tables and the client index to the size their
+// records need, after a bulk load that Reserve over-estimated (Reserve
+// cannot know how many records are addresses and how many prefixes).
+func (e *Engine) Compact() {
+	e.na.fit()
+	e.pd.fit()
+	e.clients.fit()
+}
+
 // ForEach calls fn with every lease record, in no particular order, until
 // fn returns false. fn must not change the engine.
 func (e *Engine) ForEach(fn func(*Binding) bool) {

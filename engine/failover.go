@@ -61,6 +61,9 @@ type relState struct {
 	// (pair simulation, seed 231).
 	lastServed int64
 	ep         *Endpoint
+	// unacked holds the records of this relationship's subnets the
+	// partner has not acked (unackedRel), kept by Apply.
+	unacked unackedSet
 }
 
 // foCtx is the failover view of the client request being answered. rel < 0:

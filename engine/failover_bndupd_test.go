@@ -55,6 +55,9 @@ func (s *foSide) stepRd(in Input) ([]Event, []PeerMsg) {
 	s.events = append(s.events, rd.Events...)
 	evs, msgs := slices.Clone(rd.Events), slices.Clone(rd.PeerMsgs)
 	s.e.Advance(rd)
+	if s.e.Len() <= 1000 { // the split tests hold thousands: their wantReplayed checks
+		checkInvariants(s.tb, s.e)
+	}
 	return evs, msgs
 }
 
@@ -129,6 +132,8 @@ func wantReplayed(t *testing.T, sides ...*foSide) {
 		if fresh.Digest() != x.e.Digest() {
 			t.Fatalf("replayed digest %016x, live %016x", fresh.Digest(), x.e.Digest())
 		}
+		checkInvariants(t, x.e)
+		checkInvariants(t, fresh)
 	}
 }
 

@@ -638,9 +638,7 @@ func checkInvariants(t testing.TB, e *Engine) {
 				t.Fatalf("record %v due %d in heap, want %d", formatBinding(&l.Binding), e.exp.due[l.heapIdx], e.due(l))
 			}
 			inHeap++
-			found := false
-			found = inIndex[l]
-			if !found {
+			if found := inIndex[l]; !found && l.DUID != "" { // no client: not indexed (index)
 				t.Fatalf("record %v missing from the client index", formatBinding(&l.Binding))
 			}
 			if int(l.subnet) != e.subnetOf(l.Kind, l.Prefix) {
@@ -650,6 +648,9 @@ func checkInvariants(t testing.TB, e *Engine) {
 	}
 	check(tableMap(t, &e.na), KindNA)
 	check(tableMap(t, &e.pd), KindPD)
+	for i := range e.rels {
+		digest += e.rels[i].digest // the stored endpoint images' shares
+	}
 	if digest != e.digest {
 		t.Fatalf("digest %x, records sum to %x", e.digest, digest)
 	}
@@ -675,8 +676,39 @@ func checkInvariants(t testing.TB, e *Engine) {
 		indexed++
 		return true
 	})
-	if indexed != len(all) {
-		t.Fatalf("client index holds %d records, maps %d", indexed, len(all))
+	withClient := 0
+	for l := range all {
+		if l.DUID != "" {
+			withClient++
+		}
+	}
+	if indexed != withClient {
+		t.Fatalf("client index holds %d records, maps %d with a client", indexed, withClient)
+	}
+	// The unacked sets hold exactly the records a scan finds unacked.
+	walked := map[*Binding]int{}
+	for r := range e.rels {
+		n := 0
+		e.ForEachUnacked(r, func(b *Binding) bool {
+			n++
+			l := e.mapFor(b.Kind).get(b.Prefix.Addr())
+			if l == nil || &l.Binding != b || !all[l] || e.unackedRel(l) != r {
+				t.Fatalf("relationship %d's unacked set holds %v, not unacked there", r, formatBinding(b))
+			}
+			if _, dup := walked[b]; dup {
+				t.Fatalf("%v walked twice", formatBinding(b))
+			}
+			walked[b] = r
+			return true
+		})
+		if n != e.rels[r].unacked.len() {
+			t.Fatalf("relationship %d: unacked set walks %d, counts %d", r, n, e.rels[r].unacked.len())
+		}
+	}
+	for l := range all {
+		if r, in := walked[&l.Binding]; e.unackedRel(l) >= 0 && (!in || r != e.unackedRel(l)) {
+			t.Fatalf("unacked record %v missing from relationship %d's unacked set", formatBinding(&l.Binding), e.unackedRel(l))
+		}
 	}
 }
 

@@ -106,6 +106,45 @@ func (t *slotTable[K]) resize(size int) {
 	}
 }
 
+// drop takes record l out of the table (found by identity, not by key:
+// the records of one key share a probe run). l's key fields must be what
+// they were when it was put.
+func (t *slotTable[K]) drop(l *Lease) {
+	var k K
+	i, mask, _, ok := t.first(k.hashOf(l))
+	for ok && t.tags[i] != 0 {
+		if t.slots[i] == l {
+			t.remove(i)
+			return
+		}
+		i = (i + 1) & mask
+	}
+}
+
+// reserve grows the table so that n records fit without a resize.
+func (t *slotTable[K]) reserve(n int) {
+	if size := fitSize(n); size > len(t.slots) {
+		t.resize(size)
+	}
+}
+
+// fit shrinks the table to the size put would have grown it to for the
+// records it holds (after reserve over-estimated).
+func (t *slotTable[K]) fit() {
+	if size := fitSize(t.n); size < len(t.slots) {
+		t.resize(size)
+	}
+}
+
+// fitSize is the slots put grows a table to for n records.
+func fitSize(n int) int {
+	s := tableMinSize
+	for n*5 > s*4 {
+		s *= 2
+	}
+	return s
+}
+
 // each calls fn with every record, in slot order, until fn returns false.
 // fn must not add or remove records.
 func (t *slotTable[K]) each(fn func(*Lease) bool) {
@@ -177,18 +216,6 @@ type clientTable struct{ slotTable[byClient] }
 // add files l.
 func (t *clientTable) add(l *Lease) { t.put(l) }
 
-// drop takes l out of the index.
-func (t *clientTable) drop(l *Lease) {
-	i, mask, _, ok := t.first(byClient{}.hashOf(l))
-	for ok && t.tags[i] != 0 {
-		if t.slots[i] == l {
-			t.remove(i)
-			return
-		}
-		i = (i + 1) & mask
-	}
-}
-
 // find returns client IA (k, duid, iaid)'s record in subnet sn, the one
 // added last if there are several, or nil. duid is a []byte (the
 // request's CLIENTID) compared without a copy.
@@ -205,3 +232,14 @@ func (t *clientTable) find(k Kind, duid []byte, iaid uint32, sn int) *Lease {
 	}
 	return found
 }
+
+// unackedSet is a relationship's unacked records (failover_bndupd.go):
+// those whose change the partner has not acknowledged. Apply keeps it, so
+// ForEachUnacked visits these and nothing else. A set of pointers filed
+// by address (an address and a prefix that share one differ by pointer),
+// so membership costs the lease record nothing: 11–23 bytes per unacked
+// record instead of a link in every record (two pointers would take a
+// Lease from Go's 176-byte size class to the 192-byte one, 16 bytes on
+// every lease for the sake of a few). The slots grow and shrink by
+// doubling, so a steady flow of changes and acks allocates nothing.
+type unackedSet struct{ slotTable[byAddr] }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -321,12 +322,19 @@ func (j *Journal) loadSnapshot(e *engine.Engine, h *header) error {
 	for i := range h.endpoints {
 		e.Apply(engine.Event{Kind: engine.EventEndpoint, Endpoint: h.endpoints[i]})
 	}
+	// Room for every record first: a snapshot lists them in the slot
+	// order of the engine that wrote it, which a growing table turns into
+	// one long probe run (engine.Reserve).
+	if e.Len() == 0 && h.count <= math.MaxInt32 {
+		e.Reserve(int(h.count))
+	}
 	ev := engine.Event{Kind: engine.EventLease}
 	err := j.walkSnapshot(h, func(b *engine.Binding) bool {
 		ev.Binding = *b
 		e.Apply(ev)
 		return true
 	})
+	e.Compact()
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/tandemdhcp/tandem/engine"
 	"github.com/tandemdhcp/tandem/netio/wire"
 )
 
@@ -27,27 +28,31 @@ const ProtocolVersion uint32 = 1 << 16
 // dropped with DISCONNECT(ExcessiveTimeSkew).
 const MaxSkew = 5 * time.Second
 
-// Defaults. RFC 8156 fixes only the keepalive default; the rest are ours.
+// Defaults of the link's settings. This package owns them: the config
+// file's defaults (engine/config) are these constants, not copies. The
+// MCLT is the engine's (engine.DefaultMCLT): it bounds the lifetimes the
+// engine grants; the link only carries it in CONNECT and compares it.
+// RFC 8156 fixes only the keepalive default; the rest are ours.
 const (
 	// DefaultKeepalive is FO_KEEPALIVE_TIME (RFC 8156 §6.6).
 	DefaultKeepalive = 60 * time.Second
-	// DefaultMCLT is an hour: the usual choice of ISC's DHCPv4 failover and
-	// Kea, long enough to ride out a partner restart without clients
-	// noticing, short enough that PARTNER-DOWN takes over the pool the
-	// same working day.
-	DefaultMCLT = time.Hour
-	// DefaultMaxUnacked bounds BNDUPDs in flight to us. It is what our
-	// receive path can hold before it must sync; a few hundred fills a
-	// 32 KiB batch and keeps one journal commit busy.
-	DefaultMaxUnacked = 512
+	// DefaultMaxUnacked is the MAX_UNACKED_BNDUPD we advertise: how many
+	// BNDUPDs the partner may have in flight to us before it waits for
+	// our BNDREPLYs. 4096 is what the server has always advertised when
+	// the config leaves max-unacked-bndupd out (the config's default was
+	// 4096 while this one said 512 and served only tests), and what the
+	// pair's measurements (README, Measured; UPDREQALL of 1 M leases) ran
+	// with: enough BNDUPDs in flight to keep several of our journal
+	// commits busy while a partner replays a backlog.
+	DefaultMaxUnacked = 4096
 	// DefaultRetryMin and DefaultRetryMax bound the primary's reconnect
 	// backoff: quick enough after a secondary restart, slow enough that a
 	// dead partner costs one SYN every half minute.
 	DefaultRetryMin = 500 * time.Millisecond
 	DefaultRetryMax = 30 * time.Second
 	// DefaultSendQueue bounds bytes queued by Send while the socket is
-	// busy. Send fails rather than blocking the serving loop; the BNDUPD
-	// stream re-reads the journal, so a refused frame is never lost.
+	// busy. Send fails rather than blocking the serving loop; a refused
+	// BNDUPD stays pending in the Outbox, so it is never lost.
 	DefaultSendQueue = 1 << 20
 	// handshakeTimeout bounds TLS handshakes and the wait for CONNECT or
 	// CONNECTREPLY when the keepalive is longer: a peer that connects and
@@ -93,14 +98,15 @@ type Config struct {
 	AllowedPeers []netip.Addr
 
 	// MCLT is offered by the primary; the secondary refuses a CONNECT with
-	// another (checkConnect says why it does not adopt it).
+	// another (checkConnect says why it does not adopt it). 0:
+	// engine.DefaultMCLT.
 	MCLT time.Duration
 	// Keepalive is KEEPALIVE_TIME, whole seconds, at least one: the link
 	// is declared down after this long without receiving anything, and
-	// the partner sends CONTACT every quarter of it.
+	// the partner sends CONTACT every quarter of it. 0: DefaultKeepalive.
 	Keepalive time.Duration
 	// MaxUnacked is MAX_UNACKED_BNDUPD: BNDUPDs the partner may have in
-	// flight to us.
+	// flight to us. 0: DefaultMaxUnacked.
 	MaxUnacked uint32
 	// WriteBatch caps the messages one write syscall carries (0: all that
 	// are queued, as many as the write buffer holds). The writer takes
@@ -172,7 +178,7 @@ func (c *Config) validate() error {
 		return errors.New("replicate: the secondary needs Listen, Listener or Shared")
 	}
 	if c.MCLT == 0 {
-		c.MCLT = DefaultMCLT
+		c.MCLT = engine.DefaultMCLT
 	}
 	if c.Keepalive == 0 {
 		c.Keepalive = DefaultKeepalive

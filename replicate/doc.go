@@ -91,10 +91,12 @@
 // idle; entering NORMAL queues the unacked records again (§8.8). The
 // link's writer batches many frames per write.
 //
-// Still to do: nothing persists the Cursor. A restarted Stream starts
-// empty and resends what the engine has unacked when the engine asks
-// (ActResendUnacked on entering NORMAL) or the partner does (UPDREQ):
-// ForEachUnacked, not a journal position. And BNDUPDs are encoded into
-// the Stream's scratch buffer and copied by Link.Send rather than encoded
-// straight into the writer's buffer.
+// A restart resumes from the engine's unacked records, not from a cursor
+// (nothing persists Cursor): a restarted Stream starts empty and resends
+// what the engine has unacked when the engine asks (ActResendUnacked on
+// entering NORMAL) or the partner does (UPDREQ), at a cost that is the
+// number of unacked records, not the lease table's (the engine keeps them
+// indexed). Still to do: BNDUPDs are encoded into the Stream's scratch
+// buffer and copied by Link.Send rather than encoded straight into the
+// writer's buffer.
 package replicate

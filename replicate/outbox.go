@@ -48,12 +48,15 @@ const (
 // Cursor is the watermark the partner has durably seen: every change at or
 // below it is acked, or was replaced by a change that is acked. It is the
 // smallest open floor − 1 (open: pending or in flight), or, with nothing
-// open, the highest seq offered; it never goes backwards. After a restart
-// the sender replays the journal from Cursor()+1 into a fresh Outbox; after
-// a reconnect Reset puts everything in flight back in line, so the partner's
-// UPDREQ ("send what I have not acked") is answered by carrying on, and
-// UPDDONE is due once Cursor() reaches the journal position at which the
-// UPDREQ arrived.
+// open, the highest seq offered; it never goes backwards. Nothing persists
+// it: an Outbox lives in memory, and what survives a restart is the
+// engine's own record of what the partner has not acked (each lease's
+// PartnerLifetime, partner-needs-update flag and owed status, journaled
+// with the lease). After a restart the serving loop starts a fresh Outbox
+// and, when the endpoint enters NORMAL or the partner sends UPDREQ, offers
+// those records (engine.ForEachUnacked, whose cost is the number of
+// unacked records, not the lease table's) at the journal's last seq; after
+// a reconnect Reset puts everything in flight back in line as well.
 //
 // Using it from the serving loop (the goroutine that owns the journal
 // writer's durable watermark and the link's events):
@@ -79,9 +82,8 @@ const (
 //     MissingBindingInformation a misconfiguration or a bug to log. A
 //     nakked change is not resent.
 //   - EventDown → Reset(). EventUp → SetWindow(partner's max-unacked).
-//   - UPDREQ from the partner: note j = the durable seq now; send UPDDONE
-//     once Cursor() ≥ j. Persist Cursor() now and then (it only grows; a
-//     stale value only resends more).
+//   - UPDREQ from the partner: Offer every record engine.ForEachUnacked
+//     lists, then send UPDDONE once the Outbox is Idle.
 //
 // Memory is bounded by the number of distinct resources pending (one map
 // entry and one queue slot each) plus the window; both are reused, so the
@@ -199,7 +201,8 @@ func (o *Outbox) Advance(seq uint64) { o.high = max(o.high, seq) }
 // Next offers pending changes, oldest first, to fn until fn returns Stop,
 // limit changes have been sent, the window is full, or nothing is pending;
 // it returns how many were sent. fn gets the seq of the newest record for
-// the resource (read it from the journal there: that record is durable)
+// the resource (the serving loop sends the engine's current record of it,
+// which is at least as new and durable: offers follow the commit)
 // and sends one BNDUPD for it, returning its xid and Sent, or Skipped, or
 // Stop.
 func (o *Outbox) Next(limit int, fn func(seq uint64, k Key) (xid uint32, v Verdict)) int {

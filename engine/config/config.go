@@ -22,22 +22,21 @@ import (
 	"time"
 
 	"github.com/tandemdhcp/tandem/engine"
+	"github.com/tandemdhcp/tandem/replicate"
 )
 
 // DefaultControl is where the HTTP control API listens when server.control
 // is omitted: loopback only, because the API has no authentication.
 const DefaultControl = "127.0.0.1:8547"
 
-// Relationship defaults, used when a key is omitted. The MCLT bounds how far
-// either partner may extend a lease beyond what the other knows (RFC 8156
-// §4.2.2); an hour is long enough to ride out a routine restart of the
-// partner and short enough that recovery does not hold resources for long.
-const (
-	DefaultMCLT             = time.Hour
-	DefaultKeepalive        = 60 * time.Second
-	DefaultMaxUnackedBNDUPD = 4096
-	DefaultPDSecondaryShare = 0.5
-)
+// A relationship key the file leaves out takes the default of the package
+// that uses the setting; this package defines none of its own:
+//
+//	mclt                engine.DefaultMCLT (1h)
+//	pd-secondary-share  engine.DefaultPDSecondaryShare (0.5)
+//	auto-partner-down   0 (never: only `tandem ctl partner-down`)
+//	keepalive           replicate.DefaultKeepalive (60s)
+//	max-unacked-bndupd  replicate.DefaultMaxUnacked (4096)
 
 // MinMCLT is the shortest MCLT accepted. Below it, a partner that is merely
 // slow (a GC pause, a congested link) would see leases it granted expire
@@ -54,6 +53,12 @@ type File struct {
 	// fills it from Server.DUID or from the identity kept in the data dir.
 	Engine        engine.Config
 	Relationships []Relationship
+	// Links are the relationships' partner links, in Relationships' order,
+	// as replicate.Start takes them: translated once, beside
+	// Engine.Relationships (Relationship.translate). The server adds what
+	// only it knows: the stored state, TLS configs, a shared listener,
+	// the logger and its command-line overrides.
+	Links []replicate.Config
 }
 
 // Server is the server section: where state lives and where to listen.
@@ -93,12 +98,16 @@ type Relationship struct {
 	Peer, Listen netip.AddrPort
 	// MCLT is the maximum client lead time (RFC 8156 §4.2.2).
 	MCLT time.Duration
-	// Keepalive is how often the partner link is exercised when idle.
+	// Keepalive is KEEPALIVE_TIME: the link is declared down after this
+	// long without hearing from the partner, who sends CONTACT every
+	// quarter of it.
 	Keepalive time.Duration
 	// AutoPartnerDown is how long COMMUNICATIONS-INTERRUPTED lasts before
 	// moving to PARTNER-DOWN on its own; 0 leaves it to the administrator.
 	AutoPartnerDown time.Duration
-	// MaxUnackedBNDUPD is the window of BNDUPDs in flight to the partner.
+	// MaxUnackedBNDUPD is the MAX_UNACKED_BNDUPD this server advertises:
+	// how many BNDUPDs the partner may have in flight to it. (Our own
+	// window towards the partner is what the partner advertises.)
 	MaxUnackedBNDUPD int
 	// PDSecondaryShare is the fraction of free delegable prefixes allocated
 	// to the secondary (RFC 8156 §5.2.2 proportional allocation).
@@ -161,4 +170,17 @@ func Parse(path string, data []byte) (*File, error) {
 	}
 	f.Path = path
 	return f, nil
+}
+
+// translate is the one place a relationship of the file becomes the
+// engine's RelationshipConfig and the partner link's replicate.Config.
+func (r *Relationship) translate() (engine.RelationshipConfig, replicate.Config) {
+	primary := r.Role == "primary"
+	return engine.RelationshipConfig{
+			Name: r.Name, Primary: primary, MCLT: r.MCLT,
+			AutoPartnerDown: r.AutoPartnerDown, PDSecondaryShare: r.PDSecondaryShare,
+		}, replicate.Config{
+			Name: r.Name, Primary: primary, Peer: r.Peer, Listen: r.Listen,
+			MCLT: r.MCLT, Keepalive: r.Keepalive, MaxUnacked: uint32(r.MaxUnackedBNDUPD),
+		}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tandemdhcp/tandem/engine"
+	"github.com/tandemdhcp/tandem/replicate"
 )
 
 // contractExample is CONTRACT.md's "Config file (YAML)" block, verbatim.
@@ -111,6 +112,11 @@ func TestContractExample(t *testing.T) {
 			AutoPartnerDown:  0,
 			MaxUnackedBNDUPD: 4096,
 			PDSecondaryShare: 0.5,
+		}},
+		Links: []replicate.Config{{
+			Name: "pair-a", Primary: true,
+			Peer: mustAddrPort("[2001:db8::2]:647"), Listen: mustAddrPort("[::]:647"),
+			MCLT: time.Hour, Keepalive: 60 * time.Second, MaxUnacked: 4096,
 		}},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -326,7 +332,7 @@ relationships:
 	}
 	r := f.Relationships[0]
 	if r.MCLT != 30*time.Second || r.PDSecondaryShare != 0 || !r.TLS.Enabled() || r.AutoPartnerDown != time.Minute ||
-		r.MaxUnackedBNDUPD != 1 || r.Keepalive != DefaultKeepalive || r.Peer.IsValid() {
+		r.MaxUnackedBNDUPD != 1 || r.Keepalive != replicate.DefaultKeepalive || r.Peer.IsValid() {
 		t.Errorf("relationship: %+v", r)
 	}
 

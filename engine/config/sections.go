@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tandemdhcp/tandem/engine"
+	"github.com/tandemdhcp/tandem/replicate"
 )
 
 // The schema: one decoder per section, in CONTRACT.md's order. Sections are
@@ -58,13 +59,19 @@ func (d *decoder) top(root *yaml.Node) *File {
 	f.Engine.Options = d.options(top.get("options"))
 	f.Engine.Classes = d.classes(top.get("classes"))
 	f.Relationships = d.relationships(top.get("relationships"))
-	for _, r := range f.Relationships {
-		f.Engine.Relationships = append(f.Engine.Relationships, engine.RelationshipConfig{
-			Name: r.Name, Primary: r.Role == "primary", MCLT: r.MCLT,
-			AutoPartnerDown: r.AutoPartnerDown, PDSecondaryShare: r.PDSecondaryShare,
-		})
+	for i := range f.Relationships {
+		eng, link := f.Relationships[i].translate()
+		f.Engine.Relationships = append(f.Engine.Relationships, eng)
+		f.Links = append(f.Links, link)
 	}
 	f.Engine.Subnets = d.subnets(top.get("subnets"))
+	for i := range f.Links {
+		// FIXED_PD_LENGTH matters only to a relationship that delegates
+		// prefixes (replicate/handshake.go).
+		f.Links[i].DelegatesPrefixes = slices.ContainsFunc(f.Engine.Subnets, func(s engine.SubnetConfig) bool {
+			return s.Relationship == f.Links[i].Name && len(s.PDPools) > 0
+		})
+	}
 	d.relationshipsUsed(f.Relationships, f.Engine.Subnets)
 	d.overlap(d.subnetSpan, whySubnets)
 	d.overlap(d.pools, whyPools)
@@ -229,11 +236,11 @@ func (d *decoder) relationships(v val) []Relationship {
 	var at []relVals
 	for _, it := range d.seq(v) {
 		f := d.mapping(it, relationshipKeys...)
-		r := Relationship{
-			MCLT:             DefaultMCLT,
-			Keepalive:        DefaultKeepalive,
-			MaxUnackedBNDUPD: DefaultMaxUnackedBNDUPD,
-			PDSecondaryShare: DefaultPDSecondaryShare,
+		r := Relationship{ // the defaults of the packages that use them (config.go)
+			MCLT:             engine.DefaultMCLT,
+			Keepalive:        replicate.DefaultKeepalive,
+			MaxUnackedBNDUPD: replicate.DefaultMaxUnacked,
+			PDSecondaryShare: engine.DefaultPDSecondaryShare,
 		}
 
 		nv := f.get("name")

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -64,6 +63,9 @@ func (n *Node) startPeers() error {
 		primary bool
 	}
 	tlsConfigs := map[tlsKey]*tls.Config{}
+	if len(f.Links) != len(f.Relationships) {
+		return errors.New("node: config has no partner link for each relationship (config.Parse makes them)")
+	}
 	for i := range f.Relationships {
 		r := &f.Relationships[i]
 		rel := n.eng.Relationship(r.Name)
@@ -75,17 +77,10 @@ func (n *Node) startPeers() error {
 		if st == 0 || st == engine.StateStartup {
 			st = engine.StateRecover
 		}
-		cfg := replicate.Config{
-			Name: r.Name, Primary: r.Role == "primary",
-			Peer: r.Peer, Listen: r.Listen,
-			MCLT: r.MCLT, Keepalive: r.Keepalive, MaxUnacked: uint32(r.MaxUnackedBNDUPD),
-			DelegatesPrefixes: slices.ContainsFunc(f.Engine.Subnets, func(s engine.SubnetConfig) bool {
-				return s.Relationship == r.Name && len(s.PDPools) > 0
-			}),
-			WriteBatch: n.opts.ReplBatch,
-			State:      replicate.LocalState{State: uint8(st), Flags: wire.ServerFlagStartup, StartOfState: info.Stored.StartTime},
-			Logger:     n.log.Named("partner").With(zap.String("relationship", r.Name)),
-		}
+		cfg := f.Links[i] // the config's translation; what only the server knows is added here
+		cfg.WriteBatch = n.opts.ReplBatch
+		cfg.State = replicate.LocalState{State: uint8(st), Flags: wire.ServerFlagStartup, StartOfState: info.Stored.StartTime}
+		cfg.Logger = n.log.Named("partner").With(zap.String("relationship", r.Name))
 		if n.opts.ReplMaxUnacked > 0 {
 			cfg.MaxUnacked = uint32(n.opts.ReplMaxUnacked)
 		}

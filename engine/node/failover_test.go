@@ -272,13 +272,9 @@ func TestFirstStateAfterReconnectIsCurrent(t *testing.T) {
 	if err != nil || m.Decode(msg) != nil || m.Type != wire.Connect {
 		t.Fatalf("want CONNECT first: %v %x", err, msg)
 	}
-	b, f := wire.BeginFrame(nil, wire.ConnectReply, m.XID, wire.AbsTime(time.Now().Unix()))
-	b = wire.AppendUint32Option(b, wire.OptFProtocolVersion, replicate.ProtocolVersion)
-	b = wire.AppendUint32Option(b, wire.OptFMCLT, m.MCLT)
-	b = wire.AppendUint32Option(b, wire.OptFKeepaliveTime, m.KeepaliveTime)
-	b = wire.AppendUint32Option(b, wire.OptFMaxUnackedBndUpd, 64)
-	b = wire.AppendUint16Option(b, wire.OptFConnectFlags, m.ConnectFlags)
-	if _, err := c.Write(wire.EndFrame(b, f)); err != nil {
+	reply := wire.AppendConnectReply(nil, m.XID, wire.AbsTime(time.Now().Unix()), &wire.ConnectParams{
+		Version: replicate.ProtocolVersion, MCLT: m.MCLT, Keepalive: m.KeepaliveTime, MaxUnacked: 64, Flags: m.ConnectFlags})
+	if _, err := c.Write(reply); err != nil {
 		t.Fatal(err)
 	}
 	for {
