@@ -117,6 +117,7 @@ func TestContractExample(t *testing.T) {
 			Name: "pair-a", Primary: true,
 			Peer: mustAddrPort("[2001:db8::2]:647"), Listen: mustAddrPort("[::]:647"),
 			MCLT: time.Hour, Keepalive: 60 * time.Second, MaxUnacked: 4096,
+			DelegatesPrefixes: true, // its subnet has a pd-pool
 		}},
 	}
 	if !reflect.DeepEqual(got, want) {

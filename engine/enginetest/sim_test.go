@@ -165,10 +165,11 @@ func TestCheckerCatchesInflatedAck(t *testing.T) {
 // rather than when its BNDREPLY arrives believes the partner stored what
 // it never did (the BNDUPD lost to a partition or a crash), and invariant
 // 3 finds a lease the granter counts as acked gone from the partner's
-// journal. (With durability parked, 1-mclt catches the same bug: the cap
-// computed from a lifetime the partner never stored.)
+// journal. (The MCLT bound is parked here: it often catches the same bug
+// first, the cap computed from a lifetime the partner never stored; see
+// the next test.)
 func TestCheckerCatchesStreamAckOnSend(t *testing.T) {
-	findFailure(t, Faults{Stream: replicate.StreamFaults{AckOnSend: true}}, Checks{SkipConverge: true}, "3-durable")
+	findFailure(t, Faults{Stream: replicate.StreamFaults{AckOnSend: true}}, Checks{SkipConverge: true, SkipMCLT: true}, "3-durable")
 }
 
 // The same planted bug, with durability parked, breaks the MCLT bound.
