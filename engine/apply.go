@@ -17,7 +17,7 @@ func (e *Engine) Apply(ev Event) {
 	}
 	key := b.Prefix.Addr()
 	l := m.get(key)
-	wasUnacked := -1 // the unacked set l is in (failover_bndupd.go)
+	wasUnacked := -1 // the unacked set l is in (partner_updates.go)
 	if l != nil {
 		wasUnacked = e.unackedRel(l)
 	}
@@ -67,7 +67,7 @@ func (e *Engine) Apply(ev Event) {
 
 // due is when a record next needs attention from tick. In a relationship's
 // subnet an owed EXPIRED, RELEASED or RESET record waits for the partner's
-// ack (heldUntil, failover_bndupd.go); everything else is as standalone.
+// ack (heldUntil, partner_updates.go); everything else is as standalone.
 func (e *Engine) due(l *Lease) int64 {
 	if owedStatus(l.Status) {
 		if rel := e.relOf(l); rel >= 0 {

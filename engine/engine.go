@@ -39,7 +39,7 @@ const (
 	// XID. A BNDUPD carrying several leases is fed as one InputBndUpd per
 	// lease, in order, with the same XID; each yields one ActSendBndReply
 	// PeerMsg, and the loop answers the XID with one BNDREPLY built from
-	// all of them (failover_bndupd.go).
+	// all of them (partner_updates.go).
 	InputBndUpd
 	// InputBndReply: the partner's answer for one lease of a BNDUPD we
 	// sent: Prefix, Accepted, StatusCode, PartnerLifetimeSent and

@@ -17,7 +17,7 @@ import (
 //     an EventEndpoint (journaled, applied), everything else a PeerMsg in
 //     Ready, sent by the loop once the Ready's events are durable.
 //   - Binding updates. InputBndUpd and InputBndReply carry the partner's
-//     BNDUPD and BNDREPLY leases (failover_bndupd.go); owed EXPIRED,
+//     BNDUPD and BNDREPLY leases (partner_updates.go); owed EXPIRED,
 //     RELEASED and RESET records wait for the partner's ack before expiry
 //     reclaims them.
 //   - Replay. Apply(EventEndpoint) keeps the last stored image per

@@ -189,7 +189,7 @@ func (b *Binding) Acked(sent int64) {
 // case. §4.2.2.1's prefix wording ("MCLT after the later of … and PD-entry
 // + MCLT", i.e. PD-entry + 2·MCLT) is read the same way: the partner could
 // not have issued anything after PD entry, so PD-entry + MCLT bounds it.
-func ReusableAt(l *LocalLease, primary, partnerDown bool, pdEntry int64, mclt uint32) int64 {
+func ReusableAt(l *Binding, primary, partnerDown bool, pdEntry int64, mclt uint32) int64 {
 	st := l.Status
 	if st == StatusPendingFree {
 		st = FreeStatus(l.Kind, l.Prefix)

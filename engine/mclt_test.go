@@ -191,8 +191,8 @@ func TestMCLTAckedKeepsNewerPending(t *testing.T) {
 	}
 }
 
-func reuseLease(k Kind, p string, st Status) *LocalLease {
-	return &LocalLease{Kind: k, Prefix: mustPrefix(p), Status: st}
+func reuseLease(k Kind, p string, st Status) *Binding {
+	return &Binding{Kind: k, Prefix: mustPrefix(p), Status: st}
 }
 
 // RFC 8156 §4.2.2.1: outside PARTNER-DOWN a resource goes to a different
@@ -240,16 +240,16 @@ func TestReuseInPartnerDown(t *testing.T) {
 	const mclt = hour
 	pdEntry := now0
 	now := now0 + 3*day
-	base := func() *LocalLease {
+	base := func() *Binding {
 		l := reuseLease(KindNA, "2001:db8::1/128", StatusExpired)
 		l.Expires, l.PartnerLifetime, l.AckedPartnerLifetime, l.ExpirationTime = now0+1, now0+2, now0+3, now0+4
 		return l
 	}
-	for i, set := range []func(l *LocalLease, v int64){
-		func(l *LocalLease, v int64) { l.Expires = v },
-		func(l *LocalLease, v int64) { l.PartnerLifetime = v },
-		func(l *LocalLease, v int64) { l.AckedPartnerLifetime = v },
-		func(l *LocalLease, v int64) { l.ExpirationTime = v },
+	for i, set := range []func(l *Binding, v int64){
+		func(l *Binding, v int64) { l.Expires = v },
+		func(l *Binding, v int64) { l.PartnerLifetime = v },
+		func(l *Binding, v int64) { l.AckedPartnerLifetime = v },
+		func(l *Binding, v int64) { l.ExpirationTime = v },
 	} {
 		l := base()
 		set(l, now0+5*day)

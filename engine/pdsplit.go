@@ -248,7 +248,7 @@ func (e *Engine) pickBackup(sn int, duid []byte, iaid uint32, order []int) (neti
 //     FREE-BACKUP): the primary owns the split. A prefix we delegated is
 //     ACTIVE here, and time(1) still rejects the reclaim, as §4.2.2
 //     requires ("MUST reject it if it has already delegated that prefix").
-func splitAccepts(local *LocalLease, u *ReceivedLease, weArePrimary bool) bool {
+func splitAccepts(local *Binding, u *ReceivedLease, weArePrimary bool) bool {
 	if local == nil || local.Kind != KindPD {
 		return false
 	}

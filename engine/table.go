@@ -233,7 +233,7 @@ func (t *clientTable) find(k Kind, duid []byte, iaid uint32, sn int) *Lease {
 	return found
 }
 
-// unackedSet is a relationship's unacked records (failover_bndupd.go):
+// unackedSet is a relationship's unacked records (partner_updates.go):
 // those whose change the partner has not acknowledged. Apply keeps it, so
 // ForEachUnacked visits these and nothing else. A set of pointers filed
 // by address (an address and a prefix that share one differ by pointer),

@@ -67,14 +67,17 @@
 // in-memory Sender. The Link keeps STATE, CONTACT, CONNECT and DISCONNECT
 // to itself.
 //
-// Every failover message is built beside its decoder: the update and pool
-// exchanges' in netio/wire (failover_updates.go), BNDUPD and BNDREPLY here
-// (bndupd.go, beside ReceivedFromWire and ParseBndReply), the link's own in
-// handshake.go.
+// Every failover message is built beside its decoder (wire.FailoverMsg):
+// the link's own (CONNECT, CONNECTREPLY, STATE, CONTACT, DISCONNECT) in
+// netio/wire/failover_handshake.go, the update and pool exchanges' in
+// netio/wire/failover_updates.go, each with a round-trip test; BNDUPD and
+// BNDREPLY, which carry engine records, here in binding_codec.go, beside
+// their decoders ReceivedFromWire and ParseBndReply. Nothing else frames a
+// failover message.
 //
 // # Lazy updates
 //
-// bndupd.go translates between engine records and BNDUPD/BNDREPLY
+// binding_codec.go translates between engine records and BNDUPD/BNDREPLY
 // messages; outbox.go is the sender's bookkeeping: journal changes are
 // offered under their sequence numbers, changes to one lease coalesce, at
 // most the partner's MAX_UNACKED_BNDUPD are in flight, and Cursor is the

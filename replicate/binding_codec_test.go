@@ -172,8 +172,7 @@ func TestBndUpdReleased(t *testing.T) {
 	}
 	r.Configured = true
 	// The receiver's record of the ACTIVE lease, built the way it got it
-	// (engine.LocalLease is built through Accepted so this compiles both
-	// before and after Binding embeds FOTimes).
+	// (through Accepted).
 	ab, afo := activeAddr()
 	_, ar := received(t, &ab, &afo)
 	local := engine.Accepted(nil, &ar)

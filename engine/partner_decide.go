@@ -26,10 +26,6 @@ const TimeSlack = 5
 // later reports whether a is later than b by more than TimeSlack.
 func later(a, b int64) bool { return a > b+TimeSlack }
 
-// LocalLease is what the receiver knows of the lease a BNDUPD names: the
-// lease's Binding, which embeds its FOTimes.
-type LocalLease = Binding
-
 // UpdForm is which of the two BNDUPD forms carried a lease.
 type UpdForm uint8
 
@@ -77,7 +73,7 @@ type ReceivedLease struct {
 // sameClient reports whether the update names the client (DUID and IAID)
 // of the local record. RFC 8156 §5.6: "AddressInUse … held by a different
 // client, or the same client under a different IAID".
-func (u *ReceivedLease) sameClient(l *LocalLease) bool {
+func (u *ReceivedLease) sameClient(l *Binding) bool {
 	return u.DUID == l.DUID && u.IAID == l.IAID
 }
 
@@ -97,7 +93,7 @@ func (u *ReceivedLease) tUpd() int64 {
 
 // tDB is t_db of §7.5.4: the local CLTT if known, else the start of the
 // state.
-func (l *LocalLease) tDB() int64 {
+func (l *Binding) tDB() int64 {
 	if l.CLTT != 0 {
 		return l.CLTT
 	}
@@ -153,7 +149,7 @@ func (u *ReceivedLease) missing() bool {
 // the lease would never become free. Accepting it changes nothing, so we
 // accept. Any other "accept" cell with equal times is decided by
 // tieAccept, so that exactly one of the two servers accepts.
-func DecideBndUpd(local *LocalLease, upd *ReceivedLease, now int64, weAreSecondary bool) (accept bool, status uint16) {
+func DecideBndUpd(local *Binding, upd *ReceivedLease, now int64, weAreSecondary bool) (accept bool, status uint16) {
 	if upd.missing() {
 		return false, wire.StatusMissingBindingInformation
 	}
@@ -207,7 +203,7 @@ func DecideBndUpd(local *LocalLease, upd *ReceivedLease, now int64, weAreSeconda
 // simulation, seed 1916). The table's own ACTIVE/RELEASED cell accepts a
 // later RELEASED the same way. Another client's EXPIRED, or a FREE, stays
 // with time(1): it says nothing of our client's lease.
-func newerExpiry(local *LocalLease, upd *ReceivedLease) bool {
+func newerExpiry(local *Binding, upd *ReceivedLease) bool {
 	return upd.Status == StatusExpired && upd.sameClient(local) && upd.CLTT != 0 && later(upd.CLTT, local.CLTT)
 }
 
@@ -242,7 +238,7 @@ func newerExpiry(local *LocalLease, upd *ReceivedLease) bool {
 // now is compared with the ACTIVE's state-expiration-time on each side by
 // its own clock; near that moment both may briefly disagree, which
 // resolves itself when the ACTIVE side expires the lease.
-func tieAccept(local *LocalLease, upd *ReceivedLease, now int64, weAreSecondary bool) bool {
+func tieAccept(local *Binding, upd *ReceivedLease, now int64, weAreSecondary bool) bool {
 	switch {
 	case local.Status == StatusActive: // RELEASED, PENDING-FREE, RESET or ABANDONED received
 		return upd.Status == StatusReset || later(now, local.StateExpiration) || endsKnownActive(local, upd, now)
@@ -304,7 +300,7 @@ func tieAccept(local *LocalLease, upd *ReceivedLease, now int64, weAreSecondary 
 // transaction of ours (the REBIND answered by both) without the
 // partner-lifetime state this side sees; the pair simulation has not met
 // it in 1,000 seeds.
-func endsKnownActive(local *LocalLease, upd *ReceivedLease, now int64) bool {
+func endsKnownActive(local *Binding, upd *ReceivedLease, now int64) bool {
 	if !upd.sameClient(local) || upd.RawCLTT == 0 || upd.RawCLTT < local.PartnerRawCLTT {
 		return false
 	}
@@ -363,8 +359,8 @@ func AfterDecision(flag, accepted bool, status uint16) (newFlag, sendNow bool) {
 // ACTIVE update: the partner's CLTT + valid lifetime, or its
 // state-expiration-time when CLT_TIME was not sent. PartnerNeedsUpdate is
 // kept (§7.5.4: only an Outdated rejection changes it).
-func Accepted(local *LocalLease, upd *ReceivedLease) LocalLease {
-	var n LocalLease
+func Accepted(local *Binding, upd *ReceivedLease) Binding {
+	var n Binding
 	if local != nil {
 		n = *local
 	}

@@ -17,8 +17,8 @@ const (
 )
 
 // local builds the receiver's record.
-func local(st Status, duid string, iaid uint32, cltt, start, stateExp int64) *LocalLease {
-	return &LocalLease{Kind: KindNA, Prefix: mustPrefix("2001:db8::1/128"), DUID: duid, IAID: iaid,
+func local(st Status, duid string, iaid uint32, cltt, start, stateExp int64) *Binding {
+	return &Binding{Kind: KindNA, Prefix: mustPrefix("2001:db8::1/128"), DUID: duid, IAID: iaid,
 		Status: st, CLTT: cltt, StartOfState: start, Valid: 3 * day, Expires: stateExp,
 		FOTimes: FOTimes{StateExpiration: stateExp}}
 }
@@ -36,7 +36,7 @@ func recv(st Status, duid string, iaid uint32, cltt, start int64) *ReceivedLease
 	return u
 }
 
-func wantDecision(t *testing.T, what string, l *LocalLease, u *ReceivedLease, now int64, secondary, accept bool, status uint16) {
+func wantDecision(t *testing.T, what string, l *Binding, u *ReceivedLease, now int64, secondary, accept bool, status uint16) {
 	t.Helper()
 	a, s := DecideBndUpd(l, u, now, secondary)
 	if a != accept || s != status {
@@ -494,7 +494,7 @@ func TestBndUpdTieBreak(t *testing.T) {
 		t    int64
 	}
 	const stateExp = now0 + hour
-	loc := func(r rec) *LocalLease {
+	loc := func(r rec) *Binding {
 		l := local(r.st, r.duid, 1, r.t, r.t, 0)
 		if r.st == StatusActive {
 			l.StateExpiration, l.Expires = stateExp, stateExp
@@ -557,7 +557,7 @@ func TestBndUpdTieEndsKnownActive(t *testing.T) {
 	// The partner's ACTIVE as Accepted stores it, the partner's clock skew
 	// seconds ahead of ours: CLTT in our clock, partner-raw-clt-time in
 	// the partner's.
-	partners := func(skew int64) *LocalLease {
+	partners := func(skew int64) *Binding {
 		l := local(StatusActive, updA, 1, grant, grant, grant+hour)
 		l.PartnerRawCLTT, l.ExpirationTime = grant+skew, grant+2*hour
 		return l
@@ -570,7 +570,7 @@ func TestBndUpdTieEndsKnownActive(t *testing.T) {
 		return u
 	}
 	// Our own renewal 3 s after the partner's grant.
-	ours := func() *LocalLease {
+	ours := func() *Binding {
 		l := partners(0)
 		l.CLTT = grant + 3
 		return l

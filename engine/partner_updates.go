@@ -91,7 +91,7 @@ func (e *Engine) bndUpd(in *Input) error {
 			u.Configured = true
 		}
 	}
-	var local *LocalLease
+	var local *Binding
 	if l != nil && u.Configured {
 		local = &l.Binding
 	}
@@ -147,7 +147,7 @@ func (e *Engine) bndUpd(in *Input) error {
 // would reject the other's update forever and neither record would ever be
 // acked and freed. The two agree; accepting changes nothing but moves both
 // on (pendingFree).
-func (e *Engine) agrees(local *LocalLease, u *ReceivedLease) bool {
+func (e *Engine) agrees(local *Binding, u *ReceivedLease) bool {
 	return owedStatus(local.Status) && u.Status == local.Status && u.sameClient(local)
 }
 
@@ -205,6 +205,21 @@ func (e *Engine) pendingFree(b *Binding) {
 // may be freed (§5.5.1: EXPIRED, RELEASED or RESET → PENDING-FREE).
 func owedStatus(s Status) bool {
 	return s == StatusExpired || s == StatusReleased || s == StatusReset
+}
+
+// RelationshipOf returns the index of the failover relationship that
+// serves a resource (an address as a /128, or a delegated prefix), or -1
+// when its subnet is standalone or unknown: the subnet is found from the
+// config, as for a resource no record holds yet. The serving loop and the
+// Stream use it to pick the partner a journaled change goes to; relOf
+// below is the same answer for a record, from the subnet Apply filed it
+// under.
+func (e *Engine) RelationshipOf(k Kind, p netip.Prefix) int {
+	sn := e.subnetOf(k, p)
+	if sn < 0 {
+		return -1
+	}
+	return e.subnets[sn].rel
 }
 
 // relOf is the relationship of a record's subnet, -1 when standalone.

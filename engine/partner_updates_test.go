@@ -1,6 +1,6 @@
 package engine
 
-// Binding updates through the engine (failover_bndupd.go): a primary and a
+// Binding updates through the engine (partner_updates.go): a primary and a
 // secondary in NORMAL, the primary's journaled leases carried to the
 // secondary as InputBndUpd by hand (received, below, is what the wire
 // would carry), the secondary's answers carried back as InputBndReply.
