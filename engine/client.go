@@ -17,16 +17,6 @@ func (e *Engine) client(in *Input) {
 
 	// §16: which messages a server accepts, and the CLIENTID/SERVERID rules.
 	switch m.Type {
-	case wire.Solicit, wire.Confirm, wire.Rebind, wire.InformationRequest:
-		// §16: "A server MUST discard any Solicit, Confirm, Rebind or
-		// Information-request messages it receives with a Layer 3
-		// unicast destination address."
-		if unicast {
-			e.drop(DropUnicast)
-			return
-		}
-	}
-	switch m.Type {
 	case wire.Solicit, wire.Confirm, wire.Rebind:
 		if m.ServerID != nil {
 			e.drop(DropServerID)
@@ -62,6 +52,17 @@ func (e *Engine) client(in *Input) {
 	if m.ClientID == nil && m.Type != wire.InformationRequest {
 		e.drop(DropNoClientID)
 		return
+	}
+	switch m.Type {
+	case wire.Solicit, wire.Confirm, wire.Rebind, wire.InformationRequest:
+		// §16: "A server MUST discard any Solicit, Confirm, Rebind or
+		// Information-request messages it receives with a Layer 3
+		// unicast destination address." (After the checks of the message
+		// itself, so that a malformed one is counted as what it is.)
+		if unicast {
+			e.drop(DropUnicast)
+			return
+		}
 	}
 
 	sn := e.subnetFor(in)

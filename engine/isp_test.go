@@ -389,8 +389,10 @@ func TestUnicast(t *testing.T) {
 	tr := newTester(t, basicConfig())
 	uni := how{iface: "eth0", unicast: true}
 	for _, typ := range []wire.MsgType{wire.Solicit, wire.Confirm, wire.Rebind, wire.InformationRequest} {
-		m := tr.msgFor(typ, 1, true, false)
-		m.na[0].addrs = []netip.Addr{mustAddr("2001:db8:1::1001")}
+		m := tr.msgFor(typ, 1, typ != wire.InformationRequest, false)
+		if typ != wire.InformationRequest {
+			m.na[0].addrs = []netip.Addr{mustAddr("2001:db8:1::1001")}
+		}
 		r := tr.send(m, uni)
 		if len(r.replies) != 0 || len(r.dropped) != 1 || r.dropped[0] != DropUnicast {
 			t.Errorf("%v by unicast: %d replies, dropped %v; want it dropped as unicast", typ, len(r.replies), r.dropped)
