@@ -341,10 +341,14 @@ func (tp *topo) exec(ns string, timeout time.Duration, name string, args ...stri
 // captureDHCP runs tcpdump in namespace ns on interface ifname, writing
 // the DHCPv6 traffic (ports 546, 547) to pcap for maxLife at most, and
 // returns once it listens: what clients were really told is read from it.
-func (tp *topo) captureDHCP(t *testing.T, ns, ifname, pcap string, maxLife time.Duration) *proc {
+// flags go to tcpdump before the filter (e.g. --immediate-mode, for a
+// capture stopped right after its last exchange: without it libpcap hands
+// packets over a buffer block at a time, and a block not yet handed over
+// when tcpdump stops is lost).
+func (tp *topo) captureDHCP(t *testing.T, ns, ifname, pcap string, maxLife time.Duration, flags ...string) *proc {
 	t.Helper()
-	td := tp.start(ns, "tcpdump", maxLife, "tcpdump", "-i", ifname, "-n", "-U", "-B", "16384", "-s", "0",
-		"-Z", "root", "-w", pcap, "udp port 546 or udp port 547")
+	args := append([]string{"-i", ifname, "-n", "-U", "-B", "16384", "-s", "0", "-Z", "root", "-w", pcap}, flags...)
+	td := tp.start(ns, "tcpdump", maxLife, "tcpdump", append(args, "udp port 546 or udp port 547")...)
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(td.log(), "listening on") {
 		if td.exited() || time.Now().After(deadline) {

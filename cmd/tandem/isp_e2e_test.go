@@ -73,24 +73,13 @@ func ispEdit(serverExtra, body string) func(string) string {
 	}
 }
 
-// ispCapture starts a capture for one exchange; stop it with stopCapture.
-// It is captureDHCP with --immediate-mode: without it libpcap hands
-// packets over a ring-buffer block at a time (or after its timeout), and
-// the packets of a block not yet handed over when tcpdump is stopped are
-// lost, such as the REQUEST and REPLY just before a client's hook ran.
+// ispCapture starts a capture for one exchange (captureDHCP with
+// --immediate-mode: the REQUEST and REPLY just before a client's hook ran
+// must not be lost when the capture stops); stop it with stopCapture.
 func ispCapture(t *testing.T, tp *topo, ns, ifc, name string) (*proc, string) {
 	t.Helper()
 	pcap := tsPcap(tp, name)
-	td := tp.start(ns, "tcpdump-"+name, 3*time.Minute, "tcpdump", "-i", ifc, "-n", "-U", "--immediate-mode", "-s", "0",
-		"-Z", "root", "-w", pcap, "udp port 546 or udp port 547")
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(td.log(), "listening on") {
-		if td.exited() || time.Now().After(deadline) {
-			t.Fatalf("tcpdump did not start: %v\n%s", td.err, td.log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return td, pcap
+	return tp.captureDHCP(t, ns, ifc, pcap, 3*time.Minute, "--immediate-mode"), pcap
 }
 
 // stopCapture stops tcpdump (a little after the last packet) and returns
