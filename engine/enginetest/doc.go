@@ -35,4 +35,22 @@
 //
 // Run uses it; sim_test.go runs many seeds and replays one with
 // -sim.seed=N.
+//
+// Open failures (issue 12; `go test ./engine/enginetest -run 'TestSim$'
+// -sim.all -sim.seeds=2000`, 235 s here: 10 of 2000 seeds fail since
+// clients also release right after a grant):
+//
+//   - 2-conflict, a delegated prefix ACTIVE for two clients while the
+//     pair is apart (seeds 1293, 1404; seed 981 at an earlier commit): the
+//     quick-release tie rule (engine endsKnownActive) never fires for
+//     those prefixes, so the changed trajectory exposes an older fault in
+//     prefix allocation across communications-interrupted / partner-down.
+//   - converge, a quick RELEASE that one server still holds ACTIVE after
+//     the pair settled (seeds 416, 458, 565, 1233, 1238): crossings the
+//     tie rule does not cover (see endsKnownActive's comment).
+//   - converge, not settled or a record on one side only after healing
+//     (seeds 1336, 1804).
+//
+// Replay any with -sim.seed=N -sim.all; without -sim.all (make test) the
+// run of 200 seeds is clean.
 package enginetest
