@@ -338,16 +338,7 @@ func TestFailoverScenario(t *testing.T) {
 
 	// --- Replay: the journaled events rebuild the same state and endpoint.
 	for _, x := range []*foSide{p, s} {
-		fresh, err := New(*x.e.Config())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ev := range x.events {
-			fresh.Apply(ev)
-		}
-		if fresh.Digest() != x.e.Digest() {
-			t.Fatalf("replayed digest %016x, live %016x", fresh.Digest(), x.e.Digest())
-		}
+		fresh := replayed(t, x)
 		li, _ := x.e.Endpoint(0)
 		fi, _ := fresh.Endpoint(0)
 		if fi.Stored != li.Stored || fi.Stored.State == 0 {

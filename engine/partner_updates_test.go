@@ -122,19 +122,27 @@ func unacked(s *foSide) []netip.Prefix {
 func wantReplayed(t *testing.T, sides ...*foSide) {
 	t.Helper()
 	for _, x := range sides {
-		fresh, err := New(*x.e.Config())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ev := range x.events {
-			fresh.Apply(ev)
-		}
-		if fresh.Digest() != x.e.Digest() {
-			t.Fatalf("replayed digest %016x, live %016x", fresh.Digest(), x.e.Digest())
-		}
+		fresh := replayed(t, x)
 		checkInvariants(t, x.e)
 		checkInvariants(t, fresh)
 	}
+}
+
+// replayed rebuilds a fresh engine from x's journal with Apply alone and
+// checks it has x's digest.
+func replayed(t *testing.T, x *foSide) *Engine {
+	t.Helper()
+	fresh, err := New(*x.e.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range x.events {
+		fresh.Apply(ev)
+	}
+	if fresh.Digest() != x.e.Digest() {
+		t.Fatalf("replayed digest %016x, live %016x", fresh.Digest(), x.e.Digest())
+	}
+	return fresh
 }
 
 // RFC 8156 §7.5.5, §7.7 and the MCLT example (§4.4): the primary's lease
